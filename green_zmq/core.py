@@ -1,0 +1,313 @@
+"""Green Context and Socket: pyzmq's classes, waiting only the calling greenlet.
+
+The classes subclass pyzmq's and replace only what waits; every helper
+(send_json, recv_string, send_serialized, ...) inherits through the green
+send/recv. Waiting itself is :mod:`green_zmq._waiting`'s job.
+
+The fast path of a send or recv is one NOBLOCK call into pyzmq's Cython
+layer and a check of one int (is anybody waiting?). Only when the call
+would block, or somebody else is waiting, does it touch the waiting
+machinery.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import zmq
+from gevent import getcurrent
+from gevent.hub import get_hub
+
+from ._waiting import SocketWaiting
+from .poll import Poller
+
+__all__ = ["Context", "Socket"]
+
+# Plain ints on the hot path: pyzmq's IntFlag operators cost microseconds.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_RCVMORE = int(zmq.RCVMORE)
+_RCVTIMEO = int(zmq.RCVTIMEO)
+_SNDTIMEO = int(zmq.SNDTIMEO)
+
+_Base = zmq.backend.Socket
+_base_send = _Base.send
+_base_recv = _Base.recv
+_base_recv_into = _Base.recv_into
+_base_get = _Base.get
+_sugar_send = zmq.Socket.send
+
+
+def _int_flags(flags: Any) -> int:
+    return flags if flags.__class__ is int else int(flags)
+
+
+class Socket(zmq.Socket):
+    """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
+
+    Behaviour and exceptions are plain pyzmq's, including RCVTIMEO and
+    SNDTIMEO. Any number of greenlets may wait on one socket in both
+    directions; they are served first come, first served.
+
+    A socket belongs to the thread (and so the gevent hub) that created it;
+    waiting on it from another thread raises :class:`RuntimeError`.
+    """
+
+    _repr_cls = "green_zmq.Socket"
+    _poller_class = Poller
+
+    # Made lazily on the first wait (subclasses may skip our __init__),
+    # on the hub of the thread that created the socket.
+    _green_waiting: SocketWaiting | None = None
+    _green_hub: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "_green_hub", get_hub())
+
+    def _waiting(self) -> SocketWaiting:
+        state = self._green_waiting
+        if state is None:
+            if self.closed:
+                raise zmq.ZMQError(zmq.ENOTSOCK)
+            state = SocketWaiting(self, self._green_hub or get_hub())
+            object.__setattr__(self, "_green_waiting", state)
+        return state
+
+    def _after_op(self) -> None:
+        state = self._green_waiting
+        if state is not None and state.waiting:
+            state.recheck(self)
+
+    # -- sending -------------------------------------------------------------
+
+    def send(  # type: ignore[override]
+        self,
+        data: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        routing_id: int | None = None,
+        group: str | None = None,
+    ) -> Any:
+        """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
+        if routing_id is not None or group is not None:
+            # pyzmq's own send attaches these to a Frame; only the waiting is ours.
+            return self._green_call(
+                True,
+                lambda f: _sugar_send(
+                    self, data, f, copy=copy, track=track, routing_id=routing_id, group=group
+                ),
+                _int_flags(flags),
+            )
+        # The rest of this method is _green_call inlined: it is the hot path.
+        flags = _int_flags(flags)
+        if flags & _NOBLOCK:
+            try:
+                return _base_send(self, data, flags, copy, track)
+            finally:
+                self._after_op()
+        state = self._green_waiting
+        if state is None or not state.writers:
+            try:
+                result = _base_send(self, data, flags | _NOBLOCK, copy, track)
+            except zmq.Again:
+                pass
+            else:
+                if state is not None and state.waiting:
+                    state.recheck(self)
+                return result
+        return self._wait_turn(True, lambda: _base_send(self, data, flags | _NOBLOCK, copy, track))
+
+    def send_multipart(  # type: ignore[override]
+        self,
+        msg_parts: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Send a multipart message, as :meth:`zmq.Socket.send_multipart`.
+
+        Only the first frame can wait; once it is accepted the rest follow
+        without yielding, so frames of different greenlets never interleave.
+        """
+        for i, part in enumerate(msg_parts):
+            if isinstance(part, (zmq.Frame, bytes, memoryview)):
+                continue
+            try:
+                memoryview(part)
+            except Exception:
+                shown = repr(part)
+                if len(shown) > 32:
+                    shown = shown[:32] + "..."
+                raise TypeError(f"Frame {i} ({shown}) does not support the buffer interface.")
+        flags = _int_flags(flags)
+        more = flags | _SNDMORE
+        last = len(msg_parts) - 1
+        if last > 0:
+            self.send(msg_parts[0], more, copy=copy, track=track)
+            for part in msg_parts[1:last]:
+                self._send_rest(part, more, copy, track)
+            return self._send_rest(msg_parts[last], flags, copy, track)
+        return self.send(msg_parts[last], flags, copy=copy, track=track)
+
+    def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
+        # libzmq accepts the rest of a message whose first frame it took
+        # (fact 8); the blocking fallback only guards against surprises.
+        try:
+            result = _base_send(self, part, flags | _NOBLOCK, copy=copy, track=track)
+        except zmq.Again:
+            return self.send(part, flags, copy=copy, track=track)
+        self._after_op()
+        return result
+
+    # -- receiving -----------------------------------------------------------
+
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
+        """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
+        # _green_call inlined: this is the hot path.
+        flags = _int_flags(flags)
+        if flags & _NOBLOCK:
+            try:
+                return _base_recv(self, flags, copy, track)
+            finally:
+                self._after_op()
+        state = self._green_waiting
+        if state is None or not state.readers:
+            try:
+                result = _base_recv(self, flags | _NOBLOCK, copy, track)
+            except zmq.Again:
+                pass
+            else:
+                if state is not None and state.waiting:
+                    state.recheck(self)
+                return result
+        return self._wait_turn(False, lambda: _base_recv(self, flags | _NOBLOCK, copy, track))
+
+    def recv_multipart(  # type: ignore[override]
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> list[Any]:
+        """Receive a multipart message, as :meth:`zmq.Socket.recv_multipart`.
+
+        Only the first frame can wait; the rest of an atomic message is
+        read without yielding.
+        """
+        flags = _int_flags(flags)
+        parts = [self.recv(flags, copy, track)]
+        rest = flags | _NOBLOCK
+        while _base_get(self, _RCVMORE):
+            try:
+                parts.append(_base_recv(self, rest, copy, track))
+            except zmq.Again:
+                parts.append(self.recv(flags, copy, track))
+        self._after_op()
+        return parts
+
+    def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive into a buffer, as :meth:`zmq.Socket.recv_into`; blocks only this greenlet."""
+        return self._green_call(
+            False,
+            lambda f: _base_recv_into(self, buffer, nbytes=nbytes, flags=f),
+            _int_flags(flags),
+        )
+
+    # -- waiting -------------------------------------------------------------
+
+    def _green_call(self, writing: bool, attempt: Callable[[int], Any], flags: int) -> Any:
+        """Run ``attempt(flags)`` as a blocking call would, waiting only this greenlet."""
+        if flags & _NOBLOCK:
+            try:
+                return attempt(flags)
+            finally:
+                self._after_op()
+        state = self._green_waiting
+        if state is None or not (state.writers if writing else state.readers):
+            try:
+                result = attempt(flags | _NOBLOCK)
+            except zmq.Again:
+                pass
+            else:
+                self._after_op()
+                return result
+        return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK))
+
+    def _wait_turn(self, writing: bool, attempt: Callable[[], Any]) -> Any:
+        # Others are queued, or the call would block: take a turn, first come
+        # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
+        state = self._waiting()
+        if writing:
+            return state.wait_for_turn(state.writers, attempt, _base_get(self, _SNDTIMEO), self)
+        return state.wait_for_turn(state.readers, attempt, _base_get(self, _RCVTIMEO), self)
+
+    # -- options and lifetime ---------------------------------------------
+
+    def get(self, option: int) -> Any:
+        """Get a socket option, as :meth:`zmq.Socket.get`.
+
+        Reading EVENTS drains the socket's FD, so the value read is also
+        used to wake greenlets waiting on this socket.
+        """
+        value = _base_get(self, option)
+        if option == _EVENTS:
+            state = self._green_waiting
+            if state is not None and state.waiting:
+                state.notify(value)
+        return value
+
+    # pyzmq binds this alias to the Cython method; rebind it to ours.
+    getsockopt = get
+
+    def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
+        """Wait for events on this socket, as :meth:`zmq.Socket.poll`; blocks only this greenlet."""
+        if self.closed:
+            raise zmq.ZMQError(zmq.ENOTSUP)
+        poller = Poller()
+        poller.register(self, flags)
+        try:
+            return dict(poller.poll(timeout)).get(self, 0)
+        finally:
+            poller._release()
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket, as :meth:`zmq.Socket.close`.
+
+        Greenlets waiting on it wake at once with ``ZMQError(ENOTSOCK)``.
+        """
+        super().close(linger)
+        state = self._green_waiting
+        if state is not None:
+            state.close()
+
+
+class Context(zmq.Context[Socket]):
+    """A :class:`zmq.Context` that makes green sockets.
+
+    :meth:`term` (and so :meth:`destroy`) runs libzmq's blocking terminate in
+    gevent's threadpool: other greenlets keep running, greenlets waiting on
+    its sockets get :class:`zmq.ContextTerminated`, and can close them.
+    ``Context.instance()`` is a singleton of its own, distinct from
+    ``zmq.Context.instance()``.
+    """
+
+    _socket_class = Socket
+    _repr_cls = "green_zmq.Context"
+    _instance = None
+    _instance_pid = None
+
+    _green_finalizing = False
+
+    def __del__(self) -> None:
+        # A finalizer must not switch greenlets: terminate in place.
+        object.__setattr__(self, "_green_finalizing", True)
+        super().__del__()
+
+    def term(self) -> None:
+        """Terminate the context, blocking only the calling greenlet."""
+        hub = get_hub()
+        if self._green_finalizing or getcurrent() is hub:
+            # No greenlet to block (finalizer, or the hub itself): as pyzmq does.
+            super().term()
+            return
+        hub.threadpool.apply(super().term)
