@@ -12,8 +12,10 @@ import zmq as _zmq
 from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replaced below)
 
 from ._waiting import WaitStatistics, set_sweep_interval, statistics
-from .core import Context, Socket
-from .poll import Poller, select
+from .core import Context as Context
+from .core import Socket as Socket
+from .poll import Poller as Poller
+from .poll import select as select
 
 __version__ = "0.1.0"
 

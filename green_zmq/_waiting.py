@@ -45,7 +45,6 @@ off.
 from __future__ import annotations
 
 import os
-import select as _select_module
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -95,14 +94,16 @@ def _interval_from_env() -> float:
     try:
         return max(0.0, float(raw))
     except ValueError:
-        raise ValueError(f"GREEN_ZMQ_SWEEP_INTERVAL must be a number of seconds, not {raw!r}")
+        raise ValueError(
+            f"GREEN_ZMQ_SWEEP_INTERVAL must be a number of seconds, not {raw!r}"
+        ) from None
 
 
 _sweep_interval = _interval_from_env()
 
 
-def set_sweep_interval(seconds: float) -> None:
-    """Set how often the missed-edge sweeper looks at waiting sockets.
+def set_sweep_interval(seconds: float) -> float:
+    """Set how often the missed-edge sweeper looks at waiting sockets; return the old value.
 
     ``0`` turns the sweeper off (correctness never depends on it). The
     default is 1 second, or the ``GREEN_ZMQ_SWEEP_INTERVAL`` environment
@@ -111,7 +112,8 @@ def set_sweep_interval(seconds: float) -> None:
     global _sweep_interval
     if seconds < 0:
         raise ValueError("sweep interval must be >= 0")
-    _sweep_interval = float(seconds)
+    previous, _sweep_interval = _sweep_interval, float(seconds)
+    return previous
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,9 @@ class Socket(zmq.Socket):
                 shown = repr(part)
                 if len(shown) > 32:
                     shown = shown[:32] + "..."
-                raise TypeError(f"Frame {i} ({shown}) does not support the buffer interface.")
+                raise TypeError(
+                    f"Frame {i} ({shown}) does not support the buffer interface."
+                ) from None
         flags = _int_flags(flags)
         more = flags | _SNDMORE
         last = len(msg_parts) - 1

@@ -1,0 +1,49 @@
+"""Shared fixtures: a green context per test, and the missed-edge check.
+
+Unless GREEN_ZMQ_SWEEP_INTERVAL is set (CI also runs the suite with it set
+to 0, the sweeper off), the sweeper runs every 50 ms so that it really looks
+at the sockets our tests wait on; after every test its missed-edge counter
+must not have moved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+import green_zmq as zmq
+from helpers import Ticker
+
+if "GREEN_ZMQ_SWEEP_INTERVAL" not in os.environ:
+    zmq.set_sweep_interval(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_missed_edges() -> Iterator[None]:
+    before = zmq.statistics().missed_edges
+    yield
+    assert zmq.statistics().missed_edges == before, "the sweeper found a lost wakeup"
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context]:
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def no_sweeper() -> Iterator[None]:
+    """Turn the safety net off, so a lost wakeup hangs the test instead of healing."""
+    saved = zmq.set_sweep_interval(0)
+    yield
+    zmq.set_sweep_interval(saved)
+
+
+@pytest.fixture
+def ticker() -> Iterator[Ticker]:
+    t = Ticker()
+    yield t
+    t.stop()

@@ -1,0 +1,51 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+import gevent
+
+import green_zmq as zmq
+
+
+class Ticker:
+    """A greenlet that counts while others wait: proof the hub is not blocked."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self.ticks += 1
+            gevent.sleep(0.001)
+
+    def stop(self) -> int:
+        self._greenlet.kill()
+        return self.ticks
+
+
+def pair(
+    ctx: zmq.Context,
+    kind_a: int = zmq.PAIR,
+    kind_b: int = zmq.PAIR,
+    transport: str = "inproc",
+    hwm: int | None = None,
+) -> tuple[zmq.Socket, zmq.Socket]:
+    """Two connected green sockets: ``a`` binds, ``b`` connects.
+
+    ``hwm`` sets both high-water marks of both sockets, before connecting
+    (pipes keep the limits they were made with).
+    """
+    a = ctx.socket(kind_a)
+    b = ctx.socket(kind_b)
+    a.linger = b.linger = 0
+    if hwm is not None:
+        a.sndhwm = a.rcvhwm = b.sndhwm = b.rcvhwm = hwm
+    if transport == "inproc":
+        address = f"inproc://pair-{id(a)}"
+        a.bind(address)
+    else:
+        port = a.bind_to_random_port("tcp://127.0.0.1")
+        address = f"tcp://127.0.0.1:{port}"
+    b.connect(address)
+    return a, b

@@ -1,0 +1,73 @@
+"""Threads: a green socket belongs to its thread's hub; each thread may have its own."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import green_zmq as zmq
+from helpers import pair
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def run_in_thread(function):
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # reported to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the other thread hung"
+    return outcome
+
+
+def test_waiting_from_another_thread_raises_instead_of_hanging(ctx):
+    a, b = pair(ctx)
+    outcome = run_in_thread(b.recv)
+    assert isinstance(outcome.get("error"), RuntimeError)
+    assert "thread" in str(outcome["error"])
+    a.send(b"still fine here")
+    assert b.recv() == b"still fine here"
+
+
+def test_polling_from_another_thread_raises_instead_of_hanging(ctx):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    outcome = run_in_thread(lambda: poller.poll(5000))
+    assert isinstance(outcome.get("error"), RuntimeError)
+
+
+def test_each_thread_runs_its_own_hub_with_its_own_sockets(ctx):
+    import gevent
+
+    def ping_pong():
+        a, b = pair(ctx, zmq.REQ, zmq.REP)
+
+        def serve():
+            for _ in range(100):
+                b.send(b.recv().upper())
+
+        server = gevent.spawn(serve)
+        replies = []
+        for i in range(100):
+            a.send(b"ping %d" % i)
+            replies.append(a.recv())
+        server.get(timeout=5)
+        a.close()
+        b.close()
+        return replies, zmq.statistics().missed_edges
+
+    outcomes = [run_in_thread(ping_pong) for _ in range(2)]
+    for outcome in outcomes:
+        assert "error" not in outcome, outcome.get("error")
+        replies, missed = outcome["value"]
+        assert replies == [b"PING %d" % i for i in range(100)]
+        assert missed == 0
