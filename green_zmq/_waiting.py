@@ -90,7 +90,7 @@ _SPIN_BACKOFF_MAX = 0.1
 
 
 def _interval_from_env() -> float:
-    raw = os.environ.get("GREEN_ZMQ_SWEEP_INTERVAL", "1.0")
+    raw = os.environ.get("GREEN_ZMQ_SWEEP_INTERVAL") or "1.0"
     try:
         return max(0.0, float(raw))
     except ValueError:
@@ -107,12 +107,18 @@ def set_sweep_interval(seconds: float) -> float:
 
     ``0`` turns the sweeper off (correctness never depends on it). The
     default is 1 second, or the ``GREEN_ZMQ_SWEEP_INTERVAL`` environment
-    variable.
+    variable. Takes effect at once on the calling thread's hub, and on
+    other hubs at their next wait.
     """
     global _sweep_interval
     if seconds < 0:
         raise ValueError("sweep interval must be >= 0")
     previous, _sweep_interval = _sweep_interval, float(seconds)
+    registry = hub_waiting(get_hub())
+    if registry.sweep_timer is not None:
+        registry.sweep_timer.close()
+        registry.sweep_timer = None
+    registry.start_sweeper()
     return previous
 
 
@@ -229,7 +235,10 @@ class _HubWaiting:
 
     def add(self, state: SocketWaiting) -> None:
         self.waiting.add(state)
-        if self.sweep_timer is None and _sweep_interval > 0:
+        self.start_sweeper()
+
+    def start_sweeper(self) -> None:
+        if self.sweep_timer is None and self.waiting and _sweep_interval > 0:
             # Unreferenced: the safety net never keeps the loop alive.
             timer = self.hub.loop.timer(_sweep_interval, _sweep_interval, ref=False)
             timer.start(self._sweep_soon)
