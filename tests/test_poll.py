@@ -1,0 +1,285 @@
+"""Green Poller and select: plain pyzmq's results, only the calling greenlet waits."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import gevent
+import pytest
+import zmq as plain_zmq
+
+import green_zmq as zmq
+from helpers import pair
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def same_results(poller_green, poller_plain, timeout=0):
+    return poller_green.poll(timeout) == poller_plain.poll(timeout)
+
+
+# -- the API and its results -------------------------------------------------
+
+
+def test_register_modify_unregister_follow_pyzmq(ctx):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert b in poller
+    poller.modify(b, zmq.POLLIN | zmq.POLLOUT)
+    assert poller.poll(0) == [(b, zmq.POLLOUT)]
+    poller.register(b, 0)
+    assert b not in poller
+    assert poller.poll(0) == []
+    with pytest.raises(KeyError):
+        poller.unregister(b)
+
+
+def test_results_equal_plain_pyzmq_for_sockets_fds_and_filenos(ctx, pipe):
+    a, b = pair(ctx)
+    r, w = pipe
+    left, right = socket.socketpair()
+    try:
+        a.send(b"x")
+        os.write(w, b"y")
+        right.send(b"z")
+        green, plain = zmq.Poller(), plain_zmq.Poller()
+        for p in (green, plain):
+            p.register(a, zmq.POLLIN | zmq.POLLOUT)
+            p.register(b, zmq.POLLIN)
+            p.register(r, zmq.POLLIN)
+            p.register(w, zmq.POLLOUT)
+            p.register(left, zmq.POLLIN | zmq.POLLERR)
+        ready = green.poll(1000)
+        assert ready == plain.poll(1000)
+        assert dict(ready) == {a: zmq.POLLOUT, b: zmq.POLLIN, r: zmq.POLLIN, w: zmq.POLLOUT,
+                               left.fileno(): zmq.POLLIN}
+    finally:
+        left.close()
+        right.close()
+
+
+def test_poll_zero_never_blocks(ctx, ticker):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    ticks = ticker.ticks
+    assert poller.poll(0) == []
+    assert ticker.ticks == ticks  # it did not even yield
+
+
+@pytest.mark.parametrize("forever", [None, -1])
+def test_none_or_negative_timeout_waits_until_an_event(ctx, forever):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    waiting = gevent.spawn(poller.poll, forever)
+    gevent.sleep(0.05)
+    assert not waiting.ready()
+    a.send(b"x")
+    assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
+
+
+def test_timeout_in_milliseconds_returns_empty(ctx, ticker):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert poller.poll(30) == []
+    assert poller.poll(30.5) == []
+    assert ticker.ticks > 0
+
+
+def test_garbage_registration_fails_in_poll_like_plain_pyzmq():
+    for module in (plain_zmq, zmq):
+        poller = module.Poller()
+        poller.register("not a socket", zmq.POLLIN)
+        with pytest.raises(TypeError):
+            poller.poll(0)
+
+
+def test_plain_pyzmq_socket_can_be_polled_cooperatively(ticker):
+    context = plain_zmq.Context()
+    try:
+        a = context.socket(plain_zmq.PAIR)
+        b = context.socket(plain_zmq.PAIR)
+        a.bind("inproc://plain")
+        b.connect("inproc://plain")
+        poller = zmq.Poller()
+        poller.register(b, zmq.POLLIN)
+        waiting = gevent.spawn(poller.poll, 5000)
+        gevent.sleep(0.02)
+        assert not waiting.ready()
+        a.send(b"x")
+        assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
+        assert ticker.ticks > 0
+    finally:
+        context.destroy(linger=0)
+
+
+def test_raw_fd_readiness_wakes_the_poller(pipe, ticker):
+    r, w = pipe
+    poller = zmq.Poller()
+    poller.register(r, zmq.POLLIN)
+    waiting = gevent.spawn(poller.poll, 5000)
+    gevent.sleep(0.02)
+    assert not waiting.ready()
+    os.write(w, b"!")
+    assert waiting.get(timeout=5) == [(r, zmq.POLLIN)]
+    assert ticker.ticks > 0
+
+
+# -- cooperation ------------------------------------------------------------
+
+
+def test_only_the_calling_greenlet_waits(ctx, ticker):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    waiting = gevent.spawn(poller.poll)
+    gevent.sleep(0.05)
+    assert ticker.ticks > 5
+    a.send(b"x")
+    assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
+
+
+def test_many_greenlets_poll_their_own_pollers_over_overlapping_sockets(ctx):
+    sockets = [pair(ctx) for _ in range(3)]
+    receivers = [b for _, b in sockets]
+
+    def poll_two(i):
+        poller = zmq.Poller()
+        poller.register(receivers[i % 3], zmq.POLLIN)
+        poller.register(receivers[(i + 1) % 3], zmq.POLLIN)
+        return {s for s, _ in poller.poll(5000)}
+
+    pollers = [gevent.spawn(poll_two, i) for i in range(6)]
+    gevent.sleep(0.02)
+    assert not any(p.ready() for p in pollers)
+    sockets[1][0].send(b"wake")
+    watching_1 = [p for i, p in enumerate(pollers) if 1 in (i % 3, (i + 1) % 3)]
+    others = [p for p in pollers if p not in watching_1]
+    gevent.joinall(watching_1, timeout=5, raise_error=True)
+    assert [p.value for p in watching_1] == [{receivers[1]}] * 4
+    assert not any(p.ready() for p in others)
+    sockets[2][0].send(b"wake")
+    gevent.joinall(others, timeout=5, raise_error=True)
+    assert [p.value for p in others] == [{receivers[2]}] * 2
+
+
+def test_a_poller_and_a_blocked_reader_share_a_socket(ctx, no_sweeper):
+    a, b = pair(ctx)
+    reader = gevent.spawn(b.recv)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    polling = gevent.spawn(poller.poll, 5000)
+    gevent.sleep(0.02)
+    a.send(b"one")
+    assert reader.get(timeout=5) == b"one"
+    a.send(b"two")
+    assert polling.get(timeout=5) == [(b, zmq.POLLIN)]
+    assert b.recv() == b"two"
+
+
+def test_select_is_green_and_matches_plain(ctx, ticker):
+    a, b = pair(ctx)
+    waiting = gevent.spawn(zmq.select, [b], [], [], 5)
+    gevent.sleep(0.02)
+    assert not waiting.ready()
+    a.send(b"x")
+    assert waiting.get(timeout=5) == ([b], [], [])
+    assert zmq.select([b], [a], [], 0) == plain_zmq.select([b], [a], [], 0)
+    b.recv()
+    assert zmq.select([b], [], [], 0.02) == ([], [], [])
+    assert ticker.ticks > 0
+
+
+def test_socket_poll_uses_the_green_poller(ctx):
+    a, b = pair(ctx)
+    assert b._poller_class is zmq.Poller
+    assert b.poll(10) == 0
+    a.send(b"x")
+    assert b.poll(1000, zmq.POLLIN | zmq.POLLOUT) == zmq.POLLIN | zmq.POLLOUT
+
+
+# -- edges, spin and watchers -----------------------------------------------
+
+
+def test_edge_consumed_outside_the_poller_still_reports_queued_messages(ctx, no_sweeper):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    a.send(b"one")
+    a.send(b"two")
+    assert b.recv() == b"one"  # drains the FD: no edge left for "two"
+    assert poller.poll(5000) == [(b, zmq.POLLIN)]
+    assert b.recv() == b"two"
+
+
+def test_edge_consumed_while_the_poller_waits_is_rechecked(ctx, no_sweeper):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    polling = gevent.spawn(poller.poll, 5000)
+    gevent.sleep(0.02)
+    a.send(b"one")
+    a.send(b"two")
+    assert b.recv(zmq.NOBLOCK) == b"one"  # before the poller ran
+    assert polling.get(timeout=5) == [(b, zmq.POLLIN)]
+
+
+def test_a_stuck_readable_fd_does_not_spin(ctx, ticker, pipe):
+    """An FD readable while zmq says "no events" (pyzmq #2167) must not busy-loop."""
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    state = b._green_waiting
+    # Stand-in for libzmq leaving its FD readable: watch a pipe nobody drains.
+    r, w = pipe
+    os.write(w, b"stuck")
+    state.watcher.close()
+    state.watcher = gevent.get_hub().loop.io(r, 1)
+    state.watcher.start(state._on_fd)
+    before = zmq.statistics().fd_wakeups
+    assert poller.poll(300) == []
+    wakeups = zmq.statistics().fd_wakeups - before
+    # Unguarded, libev calls back every loop iteration: tens of thousands.
+    assert wakeups < 100
+    assert ticker.ticks > 10
+    a.send(b"real news")
+    assert poller.poll(5000) == [(b, zmq.POLLIN)]
+
+
+def test_watchers_persist_across_polls(ctx, pipe):
+    a, b = pair(ctx)
+    r, _ = pipe
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    poller.register(r, zmq.POLLIN)
+    poller.poll(1)
+    socket_watcher = b._green_waiting.watcher
+    fd_watcher = poller._watchers[r]
+    for _ in range(3):
+        assert poller.poll(1) == []
+    assert b._green_waiting.watcher is socket_watcher
+    assert poller._watchers[r] is fd_watcher
+
+
+def test_unregister_and_collection_release_the_sockets(ctx):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert b._green_waiting.waiting == 1
+    poller.unregister(b)
+    assert b._green_waiting.waiting == 0
+    poller.register(b, zmq.POLLIN)
+    del poller
+    assert b._green_waiting.waiting == 0
