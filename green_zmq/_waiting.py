@@ -75,7 +75,7 @@ _EVENTS = int(zmq.EVENTS)
 _ENOTSOCK = int(zmq.ENOTSOCK)
 
 # The Cython method, so the sweeper and re-checks skip the Python overrides.
-_getsockopt = zmq.backend.Socket.get
+_getsockopt: Callable[[Any, int], Any] = zmq.backend.Socket.get
 
 # The sweeper must look at the FD without yielding, even under monkey-patching.
 _real_select = get_original("select", "select")

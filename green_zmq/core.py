@@ -35,7 +35,7 @@ _Base = zmq.backend.Socket
 _base_send = _Base.send
 _base_recv = _Base.recv
 _base_recv_into = _Base.recv_into
-_base_get = _Base.get
+_base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
 
 
@@ -101,22 +101,30 @@ class Socket(zmq.Socket):
                 ),
                 _int_flags(flags),
             )
-        # The rest of this method is _green_call inlined: it is the hot path.
-        flags = _int_flags(flags)
-        if flags & _NOBLOCK:
+        # The rest is _green_call inlined, because this is the hot path.
+        if flags.__class__ is not int:
+            flags = int(flags)
+        state = self._green_waiting
+        if state is None or not state.waiting:
+            # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
+            if flags & _NOBLOCK:
+                return _base_send(self, data, flags, copy, track)
+            try:
+                return _base_send(self, data, flags | _NOBLOCK, copy, track)
+            except zmq.Again:
+                pass
+        elif flags & _NOBLOCK:
             try:
                 return _base_send(self, data, flags, copy, track)
             finally:
-                self._after_op()
-        state = self._green_waiting
-        if state is None or not state.writers:
+                state.recheck(self)
+        elif not state.writers:
             try:
                 result = _base_send(self, data, flags | _NOBLOCK, copy, track)
             except zmq.Again:
                 pass
             else:
-                if state is not None and state.waiting:
-                    state.recheck(self)
+                state.recheck(self)
                 return result
         return self._wait_turn(True, lambda: _base_send(self, data, flags | _NOBLOCK, copy, track))
 
@@ -169,22 +177,29 @@ class Socket(zmq.Socket):
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
         """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
-        # _green_call inlined: this is the hot path.
-        flags = _int_flags(flags)
-        if flags & _NOBLOCK:
+        # _green_call inlined, because this is the hot path.
+        if flags.__class__ is not int:
+            flags = int(flags)
+        state = self._green_waiting
+        if state is None or not state.waiting:
+            if flags & _NOBLOCK:
+                return _base_recv(self, flags, copy, track)
+            try:
+                return _base_recv(self, flags | _NOBLOCK, copy, track)
+            except zmq.Again:
+                pass
+        elif flags & _NOBLOCK:
             try:
                 return _base_recv(self, flags, copy, track)
             finally:
-                self._after_op()
-        state = self._green_waiting
-        if state is None or not state.readers:
+                state.recheck(self)
+        elif not state.readers:
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
             except zmq.Again:
                 pass
             else:
-                if state is not None and state.waiting:
-                    state.recheck(self)
+                state.recheck(self)
                 return result
         return self._wait_turn(False, lambda: _base_recv(self, flags | _NOBLOCK, copy, track))
 
@@ -218,20 +233,33 @@ class Socket(zmq.Socket):
     # -- waiting -------------------------------------------------------------
 
     def _green_call(self, writing: bool, attempt: Callable[[int], Any], flags: int) -> Any:
-        """Run ``attempt(flags)`` as a blocking call would, waiting only this greenlet."""
-        if flags & _NOBLOCK:
+        """Run ``attempt(flags)`` as a blocking call would, waiting only this greenlet.
+
+        With NOBLOCK in ``flags`` it is one call. Otherwise the call is tried
+        at once unless others queue in the same direction (first come, first
+        served), and waits its turn when it would block. Either way, whoever
+        else waits is re-checked afterwards, since the call drained the FD.
+        """
+        state = self._green_waiting
+        if state is None or not state.waiting:
+            if flags & _NOBLOCK:
+                return attempt(flags)
+            try:
+                return attempt(flags | _NOBLOCK)
+            except zmq.Again:
+                pass
+        elif flags & _NOBLOCK:
             try:
                 return attempt(flags)
             finally:
-                self._after_op()
-        state = self._green_waiting
-        if state is None or not (state.writers if writing else state.readers):
+                state.recheck(self)
+        elif not (state.writers if writing else state.readers):
             try:
                 result = attempt(flags | _NOBLOCK)
             except zmq.Again:
                 pass
             else:
-                self._after_op()
+                state.recheck(self)
                 return result
         return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK))
 
