@@ -409,7 +409,7 @@ class SocketWaiting:
 
     def rearm(self) -> None:
         """Restart a watcher stopped while nobody was parked (see _on_fd)."""
-        if self.waiting and not self.closed and self.backoff is None:
+        if self.waiting and not self.closed and self.backoff is None and not self.watcher.active:
             self.watcher.start(self._on_fd)
 
     def close(self) -> None:
@@ -446,16 +446,24 @@ class SocketWaiting:
             self.registry.contended.discard(self)
 
     def _enter(self) -> None:
+        # The watcher stays started between waits (starting and stopping it
+        # costs epoll_ctl calls on every wait); while nobody waits it only
+        # loses its hold on the loop, and the first idle FD event stops it.
         self.waiting += 1
+        watcher = self.watcher
+        if not self.closed:
+            if not watcher.active and self.backoff is None:
+                watcher.start(self._on_fd)
+            if self.waiting == 1:
+                watcher.ref = True
         if self.waiting == 1:
-            if not self.closed:
-                self.watcher.start(self._on_fd)
             self.registry.add(self)
 
     def _leave(self, socket: zmq.Socket | None) -> None:
         self.waiting -= 1
         if self.waiting == 0:
-            self.watcher.stop()
+            if not self.closed:
+                self.watcher.ref = False
             self.registry.waiting.discard(self)
         elif socket is not None and not self.closed:
             # A turn that leaves (done, timed out or killed) may have been
@@ -467,9 +475,9 @@ class SocketWaiting:
         hub = self.hub
         parked = [i.turn for i in self.interests if i.turn.waiter is not None]
         if not (self.readers or self.writers or parked):
-            # Only idle pollers are registered. Nobody would drain the FD,
-            # and libev would call us on every loop iteration: stop until
-            # a poller polls again.
+            # Nobody is parked (at most idle pollers are registered). Nobody
+            # would drain the FD, and libev would call us on every loop
+            # iteration: stop until somebody waits or a poller polls again.
             self.watcher.stop()
             for interest in self.interests:
                 if isinstance(interest.turn, PollTurn):
