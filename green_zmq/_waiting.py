@@ -66,6 +66,7 @@ __all__ = [
     "set_sweep_interval",
     "statistics",
     "wake",
+    "wake_in_hub",
 ]
 
 # Plain ints: pyzmq's IntFlag constants cost microseconds per operation.
@@ -205,6 +206,20 @@ def park(turn: _Turn, hub: Any, registry: _HubWaiting, deadline: float | None) -
     turn.woken = False
 
 
+def wake_in_hub(turn: _Turn) -> None:
+    """Like :func:`wake`, from a hub callback: switch to the greenlet at once.
+
+    This is what gevent's own ``hub.wait(watcher)`` does; it saves a trip
+    through the loop's callback queue on every FD wakeup.
+    """
+    if turn.woken:
+        return
+    turn.woken = True
+    waiter = turn.waiter
+    if waiter is not None:
+        waiter.switch(None)
+
+
 def wake(turn: _Turn, hub: Any) -> None:
     """Mark ``turn`` woken and, if it is parked, schedule its greenlet."""
     if turn.woken:
@@ -306,6 +321,7 @@ class SocketWaiting:
         "closed",
         "idle_fires",
         "backoff",
+        "recv_waited",
     )
 
     def __init__(self, socket: zmq.Socket, hub: Any) -> None:
@@ -324,6 +340,8 @@ class SocketWaiting:
         # Spin guard: FD wakeups in a row that brought no news (see _on_fd).
         self.idle_fires = 0
         self.backoff: Any = None
+        # Did the last blocking recv have to wait? (The socket's hint to itself.)
+        self.recv_waited = False
 
     # -- called by the operations ------------------------------------------
 
@@ -363,9 +381,10 @@ class SocketWaiting:
     ) -> Any:
         """Queue in one direction and run ``attempt`` (a NOBLOCK call) when it can succeed.
 
-        ``attempt`` raises ``zmq.Again`` while the socket is not ready.
-        ``timeout_ms`` < 0 waits forever, otherwise ``zmq.Again`` is raised
-        after that long, as blocking pyzmq does for RCVTIMEO/SNDTIMEO.
+        The caller has just tried ``attempt`` and got ``zmq.Again``, or did
+        not try because others queue ahead. ``timeout_ms`` < 0 waits
+        forever, otherwise ``zmq.Again`` is raised after that long, as
+        blocking pyzmq does for RCVTIMEO/SNDTIMEO.
         """
         self._check_thread()
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
@@ -375,22 +394,21 @@ class SocketWaiting:
         self._enter()
         try:
             while True:
+                # A call that failed with EAGAIN has just processed libzmq's
+                # commands, so our own readiness cannot hide; but it drained
+                # the FD, and others' readiness may now show only in EVENTS.
+                if self.waiting > 1:
+                    self.recheck(socket)
+                park(turn, self.hub, self.registry, deadline)
                 if self.closed:
                     raise zmq.ZMQError(_ENOTSOCK)
                 if queue[0] is turn:
                     try:
                         result = attempt()
                     except zmq.Again:
-                        pass
-                    else:
-                        self.idle_fires = 0
-                        return result
-                    # On EAGAIN libzmq has just processed its commands, so
-                    # our own readiness cannot hide; but the call drained
-                    # the FD, and others' readiness may now show only in EVENTS.
-                    if self.waiting > 1:
-                        self.recheck(socket)
-                park(turn, self.hub, self.registry, deadline)
+                        continue
+                    self.idle_fires = 0
+                    return result
         finally:
             queue.remove(turn)
             self._update_contended()
@@ -495,11 +513,11 @@ class SocketWaiting:
             self.backoff.start(self._end_backoff)
             return
         if self.readers:
-            wake(self.readers[0], hub)
+            wake_in_hub(self.readers[0])
         if self.writers:
-            wake(self.writers[0], hub)
+            wake_in_hub(self.writers[0])
         for turn in parked:
-            wake(turn, hub)
+            wake_in_hub(turn)
 
     def _end_backoff(self) -> None:
         self.backoff.close()

@@ -28,6 +28,7 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
 _RCVMORE = int(zmq.RCVMORE)
+_POLLIN = int(zmq.POLLIN)
 _RCVTIMEO = int(zmq.RCVTIMEO)
 _SNDTIMEO = int(zmq.SNDTIMEO)
 
@@ -184,10 +185,21 @@ class Socket(zmq.Socket):
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
                 return _base_recv(self, flags, copy, track)
-            try:
-                return _base_recv(self, flags | _NOBLOCK, copy, track)
-            except zmq.Again:
-                pass
+            # A failed NOBLOCK recv costs pyzmq an exception, several times
+            # the price of reading EVENTS; where the last recv had to wait
+            # (request/reply, ping-pong) ask EVENTS first. The hint clears as
+            # soon as the socket is found ready, so a stream keeps one call.
+            if state is None or not state.recv_waited:
+                try:
+                    return _base_recv(self, flags | _NOBLOCK, copy, track)
+                except zmq.Again:
+                    pass
+            elif _base_get(self, _EVENTS) & _POLLIN:
+                state.recv_waited = False
+                try:
+                    return _base_recv(self, flags | _NOBLOCK, copy, track)
+                except zmq.Again:
+                    pass
         elif flags & _NOBLOCK:
             try:
                 return _base_recv(self, flags, copy, track)
@@ -269,6 +281,7 @@ class Socket(zmq.Socket):
         state = self._waiting()
         if writing:
             return state.wait_for_turn(state.writers, attempt, _base_get(self, _SNDTIMEO), self)
+        state.recv_waited = True
         return state.wait_for_turn(state.readers, attempt, _base_get(self, _RCVTIMEO), self)
 
     # -- options and lifetime ---------------------------------------------

@@ -23,7 +23,7 @@ import zmq
 from gevent.hub import get_hub
 from zmq.backend import zmq_poll
 
-from ._waiting import Interest, PollTurn, SocketWaiting, hub_waiting, park, wake
+from ._waiting import Interest, PollTurn, SocketWaiting, hub_waiting, park, wake_in_hub
 
 __all__ = ["Poller", "select"]
 
@@ -115,7 +115,7 @@ class Poller(zmq.Poller):
         return ready
 
     def _wake(self) -> None:
-        wake(self._turn, self._hub)
+        wake_in_hub(self._turn)
 
     def _watch(self, socket: Any, flags: int) -> None:
         entry = self._green.get(socket)
