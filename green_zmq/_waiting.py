@@ -157,26 +157,38 @@ class _Turn:
 class PollTurn(_Turn):
     """The waiting side of a poller, registered on many sockets at once.
 
-    ``dormant`` collects the sockets whose watcher was stopped while the
-    poller was not polling (so an FD nobody drains cannot spin the hub);
-    the poller restarts them before it parks again.
+    ``dirty`` holds the keys of the registrations that may have become
+    ready since the poller last looked (FD fired, EVENTS showed a wanted
+    event, watcher dormant, just registered): a poll checks only those, so
+    idle sockets cost nothing. ``dormant`` collects the sockets whose watcher
+    was stopped while the poller was not polling (so an FD nobody drains
+    cannot spin the hub); the poller restarts them before it parks again.
     """
 
-    __slots__ = ("dormant",)
+    __slots__ = ("dormant", "dirty")
 
     def __init__(self) -> None:
         super().__init__()
         self.dormant: list[SocketWaiting] = []
+        self.dirty: set[Any] = set()
 
 
 class Interest:
-    """A poller's persistent registration on one socket: which events it wants."""
+    """A poller's persistent registration on one socket: which events it wants.
 
-    __slots__ = ("turn", "mask")
+    ``key`` is what the poller registered (it reports results by it).
+    """
 
-    def __init__(self, turn: PollTurn, mask: int) -> None:
+    __slots__ = ("turn", "mask", "key")
+
+    def __init__(self, turn: PollTurn, mask: int, key: Any) -> None:
         self.turn = turn
         self.mask = mask
+        self.key = key
+
+    def mark(self) -> PollTurn:
+        self.turn.dirty.add(self.key)
+        return self.turn
 
 
 def park(turn: _Turn, hub: Any, registry: _HubWaiting, deadline: float | None) -> None:
@@ -362,8 +374,14 @@ class SocketWaiting:
 
     def notify(self, events: int) -> None:
         """Wake, for the given EVENTS value, everybody who can proceed."""
-        for turn in self._interested(events):
-            wake(turn, self.hub)
+        hub = self.hub
+        if events & _POLLIN and self.readers:
+            wake(self.readers[0], hub)
+        if events & _POLLOUT and self.writers:
+            wake(self.writers[0], hub)
+        for interest in self.interests:
+            if events & interest.mask:
+                wake(interest.mark(), hub)
 
     def socket(self) -> zmq.Socket | None:
         return self._socket()
@@ -446,7 +464,7 @@ class SocketWaiting:
         for turn in (*self.readers, *self.writers):
             wake(turn, hub)
         for interest in self.interests:
-            wake(interest.turn, hub)
+            wake(interest.mark(), hub)
 
     # -- internals ---------------------------------------------------------
 
@@ -491,15 +509,14 @@ class SocketWaiting:
     def _on_fd(self) -> None:
         # In the hub: only wake, never call libzmq here.
         hub = self.hub
-        parked = [i.turn for i in self.interests if i.turn.waiter is not None]
+        parked = [i for i in self.interests if i.turn.waiter is not None]
         if not (self.readers or self.writers or parked):
             # Nobody is parked (at most idle pollers are registered). Nobody
             # would drain the FD, and libev would call us on every loop
             # iteration: stop until somebody waits or a poller polls again.
             self.watcher.stop()
             for interest in self.interests:
-                if isinstance(interest.turn, PollTurn):
-                    interest.turn.dormant.append(self)
+                interest.mark().dormant.append(self)
             return
         self.registry.fd_wakeups += 1
         self.idle_fires += 1
@@ -516,8 +533,8 @@ class SocketWaiting:
             wake_in_hub(self.readers[0])
         if self.writers:
             wake_in_hub(self.writers[0])
-        for turn in parked:
-            wake_in_hub(turn)
+        for interest in parked:
+            wake_in_hub(interest.mark())
 
     def _end_backoff(self) -> None:
         self.backoff.close()
@@ -546,21 +563,14 @@ class SocketWaiting:
         except zmq.ZMQError:
             self.wake_all()
             return
-        missed = [
-            turn
-            for turn in self._interested(events)
-            if not turn.woken and turn.waiter is not None
-        ]
-        if missed:
-            self.registry.missed_edges += 1
-            for turn in missed:
-                wake(turn, self.hub)
-
-    def _interested(self, events: int) -> list[_Turn]:
-        turns = []
+        owed: list[_Turn] = []
         if events & _POLLIN and self.readers:
-            turns.append(self.readers[0])
+            owed.append(self.readers[0])
         if events & _POLLOUT and self.writers:
-            turns.append(self.writers[0])
-        turns.extend(i.turn for i in self.interests if events & i.mask)
-        return turns
+            owed.append(self.writers[0])
+        owed.extend(i.turn for i in self.interests if events & i.mask)
+        if any(turn.waiter is not None and not turn.woken for turn in owed):
+            self.registry.missed_edges += 1
+        # Heal it, and in any case hand the EVENTS just read (which drained
+        # the FD) to whoever wants them.
+        self.notify(events)

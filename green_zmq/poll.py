@@ -21,6 +21,7 @@ from typing import Any
 
 import zmq
 from gevent.hub import get_hub
+from gevent.monkey import get_original
 from zmq.backend import zmq_poll
 
 from ._waiting import Interest, PollTurn, SocketWaiting, hub_waiting, park, wake_in_hub
@@ -32,6 +33,11 @@ _POLLOUT = int(zmq.POLLOUT)
 _POLLERR = int(zmq.POLLERR)
 _READ = 1
 _WRITE = 2
+
+# Asks the kernel which mailboxes are signalled, without yielding, even
+# under monkey-patching.
+_real_poll = get_original("select", "poll")
+_FD_READABLE = 1
 
 
 class Poller(zmq.Poller):
@@ -51,6 +57,12 @@ class Poller(zmq.Poller):
         # for anything else that has a file descriptor.
         self._green: dict[Any, tuple[SocketWaiting, Interest]] = {}
         self._watchers: dict[Any, Any] = {}
+        # Registrations checked on every poll: everything but green sockets
+        # (fds are cheap to look at; garbage must fail the way pyzmq fails).
+        self._always: set[Any] = set()
+        # The green sockets' FDs, to find signals the hub has not seen yet.
+        self._signalled = _real_poll()
+        self._key_by_fd: dict[int, Any] = {}
 
     def register(self, socket: Any, flags: int = _POLLIN | _POLLOUT) -> None:
         """Register a socket or fd for the given events (0 unregisters), as pyzmq does."""
@@ -100,16 +112,35 @@ class Poller(zmq.Poller):
                 watcher.stop()
 
     def _ready_now(self) -> list[tuple[Any, int]]:
-        ready = zmq_poll(self.sockets, 0)
-        # zmq_poll read EVENTS of every socket, draining their FDs: whoever
-        # else waits on them must be re-checked, or loses its wakeup.
+        # Only what may have changed: green sockets marked dirty or whose
+        # FD is signalled (the hub may not have run since), and the rest.
+        # Registration order is kept, as plain pyzmq reports it.
+        dirty = self._turn.dirty
+        if self._key_by_fd:
+            key_by_fd = self._key_by_fd
+            dirty.update(key_by_fd[fd] for fd, _ in self._signalled.poll(0))
+        if len(dirty) + len(self._always) >= len(self.sockets):
+            items = self.sockets
+        else:
+            where = self._map
+            positions = sorted(where[key] for key in (*dirty, *self._always) if key in where)
+            items = [self.sockets[i] for i in positions]
+        ready = zmq_poll(items, 0) if items else []
         green = self._green
+        if dirty:
+            found = {key for key, _ in ready}
+            for key, _ in items:
+                if key not in found:
+                    dirty.discard(key)
+        # zmq_poll read EVENTS of the sockets it looked at, draining their
+        # FDs: whoever else waits on them must be re-checked, or loses its
+        # wakeup.
         for state in list(self._registry.contended):
             socket = state.socket()
             if socket is not None and socket in green:
                 state.recheck(socket)
-        for socket, _ in ready:
-            entry = green.get(socket)
+        for key, _ in ready:
+            entry = green.get(key)
             if entry is not None:
                 entry[0].got_news()
         return ready
@@ -121,14 +152,19 @@ class Poller(zmq.Poller):
         entry = self._green.get(socket)
         if entry is not None:
             entry[1].mask = flags
+            entry[1].mark()
             return
         waiting = getattr(socket, "_waiting", None)
         if isinstance(socket, zmq.Socket) and waiting is not None:
             state = waiting()
-            interest = Interest(self._turn, flags)
+            interest = Interest(self._turn, flags, socket)
             state.add_interest(interest)
             self._green[socket] = (state, interest)
+            self._signalled.register(state.fd, _FD_READABLE)
+            self._key_by_fd[state.fd] = socket
+            interest.mark()
             return
+        self._always.add(socket)
         old = self._watchers.pop(socket, None)
         if old is not None:
             old.close()
@@ -150,13 +186,18 @@ class Poller(zmq.Poller):
     def _unwatch(self, socket: Any) -> None:
         entry = self._green.pop(socket, None)
         if entry is not None:
-            entry[0].remove_interest(entry[1])
+            state = entry[0]
+            state.remove_interest(entry[1])
+            self._turn.dirty.discard(socket)
+            self._signalled.unregister(state.fd)
+            del self._key_by_fd[state.fd]
+        self._always.discard(socket)
         watcher = self._watchers.pop(socket, None)
         if watcher is not None:
             watcher.close()
 
     def _release(self) -> None:
-        for socket in list(self._green) + list(self._watchers):
+        for socket in [*self._green, *self._always]:
             self._unwatch(socket)
 
     def __del__(self) -> None:

@@ -283,3 +283,30 @@ def test_unregister_and_collection_release_the_sockets(ctx):
     poller.register(b, zmq.POLLIN)
     del poller
     assert b._green_waiting.waiting == 0
+
+
+def test_a_message_that_arrived_before_the_hub_ran_is_reported_at_once(ctx, no_sweeper):
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert poller.poll(0) == []
+    a.send(b"no yield in between")
+    assert poller.poll(0) == [(b, zmq.POLLIN)]
+    assert poller.poll(0) == [(b, zmq.POLLIN)]  # still ready until read
+    b.recv()
+    assert poller.poll(0) == []
+
+
+def test_an_idle_registered_socket_is_reported_after_a_quiet_spell(ctx, no_sweeper):
+    a, b = pair(ctx)
+    others = [pair(ctx) for _ in range(5)]
+    poller = zmq.Poller()
+    for _, s in others:
+        poller.register(s, zmq.POLLIN)
+    poller.register(b, zmq.POLLIN)
+    assert poller.poll(0) == []
+    a.send(b"x")
+    gevent.sleep(0.01)  # the hub sees the FD while nobody polls
+    assert poller.poll(1000) == [(b, zmq.POLLIN)]
+    others[2][0].send(b"y")
+    assert poller.poll(1000) == [(others[2][1], zmq.POLLIN), (b, zmq.POLLIN)]
