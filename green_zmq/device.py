@@ -35,7 +35,8 @@ for its source's POLLIN (waiting for both would wake us for a message we
 may not move). A held message is the one libzmq would be stuck sending in
 its blocking send; unlike libzmq, the other direction and the control
 socket keep being served meanwhile, and a held message is still delivered
-before TERMINATE returns.
+before TERMINATE returns. While paused, the proxy waits on the control
+socket alone.
 """
 
 from __future__ import annotations
@@ -294,14 +295,15 @@ def _run(
                     if reverse is not None:
                         reverse.flush()
                     return 0
-            if paused:
-                continue
 
-            front = ready.get(frontend, 0)
-            back = front if same else ready.get(backend, 0)
-            moved = forward.step(front & _POLLIN, back & _POLLOUT)
-            if reverse is not None:
-                moved += reverse.step(back & _POLLIN, front & _POLLOUT)
+            moved = 0
+            if not paused:
+                front = ready.get(frontend, 0)
+                back = front if same else ready.get(backend, 0)
+                moved = forward.step(front & _POLLIN, back & _POLLOUT)
+                if reverse is not None:
+                    moved += reverse.step(back & _POLLIN, front & _POLLOUT)
+            # Count idle rounds too: a flood of control frames must yield as well.
             budget -= moved or 1
             if budget <= 0:
                 budget = _BURST
