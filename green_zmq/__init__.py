@@ -1,9 +1,10 @@
 """green_zmq: ZeroMQ for gevent, blocking only the calling greenlet.
 
 ``import green_zmq as zmq`` instead of ``import zmq``: every public name of
-pyzmq is here, with Context, Socket, Poller and select replaced by green
-versions that wait cooperatively and otherwise behave exactly like plain
-pyzmq (timeouts, errors, many greenlets per socket).
+pyzmq is here, with Context, Socket, Poller, select, device, proxy and
+proxy_steerable replaced by green versions that wait cooperatively and
+otherwise behave exactly like plain pyzmq (timeouts, errors, many greenlets
+per socket). ``green_zmq.devices`` has the background devices, in greenlets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replace
 from ._waiting import WaitStatistics, set_sweep_interval, statistics
 from .core import Context as Context
 from .core import Socket as Socket
+from .device import device as device
+
+# pyzmq's stubs type these sockets as backend sockets; ours need the sugar API.
+from .device import proxy as proxy  # type: ignore[assignment]
+from .device import proxy_steerable as proxy_steerable  # type: ignore[assignment]
 from .poll import Poller as Poller
 from .poll import select as select
 

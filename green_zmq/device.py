@@ -1,0 +1,415 @@
+"""Green device, proxy, proxy_steerable and monitored_queue.
+
+pyzmq's versions of these call into libzmq and block the OS thread until
+the proxy ends, freezing every greenlet of the hub. Here the same loops run
+in Python, in the calling greenlet, and wait through the green
+:class:`~green_zmq.Poller`: only the calling greenlet blocks.
+
+Behaviour is that of the libzmq bundled with pyzmq 27 (``zmq_proxy_steerable``
+of libzmq 4.3.5): messages travel in both directions (so QUEUE, FORWARDER,
+STREAMER and XSUB/XPUB subscriptions all work, the socket types decide what
+flows), every frame forwarded is also sent to ``capture``, the control socket
+understands PAUSE, RESUME, TERMINATE and STATISTICS, and errors (among them
+:class:`zmq.ContextTerminated`) propagate as pyzmq raises them.
+
+Notes on the approach
+---------------------
+
+Each direction (frontend -> backend, backend -> frontend) is a
+:class:`_Direction`. It reads its source only while its destination can
+take a message, the way a blocking send would hold the proxy back, so a
+full destination pushes back on the sender instead of losing messages.
+Whole multipart messages move in bursts of NOBLOCK calls (up to
+``_BURST`` messages per wakeup), so a busy proxy does not pay a wakeup per
+message. A multipart message is atomic (DESIGN.md fact 8): once a frame of
+it is readable all are, and once the destination took its first frame it
+takes the rest, so only the first frame of a send can be refused::
+
+    reading  -- source POLLIN, destination POLLOUT --> burst, back to reading
+    reading  -- source POLLIN, destination full -----> blocked
+    burst    -- destination refuses a first frame ---> blocked, message held
+    blocked  -- destination POLLOUT -----------------> held message sent, burst
+
+While blocked, the direction waits for its destination's POLLOUT and not
+for its source's POLLIN (waiting for both would wake us for a message we
+may not move). A held message is the one libzmq would be stuck sending in
+its blocking send; unlike libzmq, the other direction and the control
+socket keep being served meanwhile, and a held message is still delivered
+before TERMINATE returns. While paused, the proxy waits on the control
+socket alone.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, cast
+
+import gevent
+import zmq
+
+from .poll import Poller
+
+__all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
+
+# Plain ints: pyzmq's IntFlag constants cost microseconds per operation.
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_TYPE = int(zmq.TYPE)
+_ROUTER = int(zmq.ROUTER)
+
+# The Cython methods: a burst skips the green overrides, and hands readiness
+# on to other waiters once per burst instead of once per call (_hand_on).
+# Messages move as Frames (recv with copy=False): no copy of the payload, and
+# Frame.more is far cheaper than getsockopt(RCVMORE), which builds a
+# SocketOption enum per call (about 1 us, more than the recv itself).
+_BaseSocket = zmq.backend.Socket
+_recv = _BaseSocket.recv
+_send = _BaseSocket.send
+_get = _BaseSocket.get
+
+# Messages moved per direction per wakeup, and messages (or idle wakeups)
+# between two yields to the hub: under a steady load the poll never parks.
+_BURST = 256
+
+# How the proxy yields under a steady load. gevent.sleep(0) may run us again
+# before the loop polls for I/O, starving greenlets that wait on sockets (the
+# proxy's own consumers among them); any positive sleep lets the loop go
+# round once, polling I/O, before we continue.
+_YIELD_SECONDS = 1e-6
+
+# libzmq copies each uint64 counter into its frame in host byte order.
+_COUNTER = struct.Struct("=Q")
+
+
+class _Direction:
+    """One way through the proxy: source, destination, and its counters."""
+
+    __slots__ = (
+        "src",
+        "dst",
+        "capture",
+        "prefix",
+        "swap_ids",
+        "held",
+        "blocked",
+        "frames_in",
+        "bytes_in",
+        "frames_out",
+        "bytes_out",
+    )
+
+    def __init__(
+        self,
+        src: zmq.Socket,
+        dst: zmq.Socket,
+        capture: zmq.Socket | None,
+        prefix: bytes | None,
+        swap_ids: bool,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.capture = capture
+        # monitored_queue: the capture copy starts with this frame.
+        self.prefix = prefix
+        # monitored_queue between two ROUTERs: swap the two routing ids.
+        self.swap_ids = swap_ids
+        self.held: list[Any] | None = None
+        self.blocked = False
+        # Counted per frame, as libzmq's STATISTICS does.
+        self.frames_in = 0
+        self.bytes_in = 0
+        self.frames_out = 0
+        self.bytes_out = 0
+
+    def step(self, readable: int, writable: int) -> int:
+        """Move what can be moved after a poll; return how many messages moved."""
+        if self.blocked:
+            if not writable:
+                return 0
+            self.blocked = False
+        elif not readable:
+            return 0
+        elif not int(self.dst.get(_EVENTS)) & _POLLOUT:
+            # Leave the message in the source: that is the backpressure.
+            self.blocked = True
+            return 0
+        moved = self._burst()
+        _hand_on(self.src)
+        _hand_on(self.dst)
+        return moved
+
+    def _burst(self) -> int:
+        held = self.held
+        if held is not None:
+            if not self._deliver(held):
+                self.blocked = True
+                return 0
+            self.held = None
+            self.frames_out += len(held)
+            self.bytes_out += sum(map(len, held))
+        src = self.src
+        capture = self.capture
+        deliver = self._deliver
+        moved = frames_in = bytes_in = frames_out = bytes_out = 0
+        while moved < _BURST:
+            try:
+                frame = _recv(src, _NOBLOCK, False)
+            except zmq.Again:
+                break
+            msg = [frame]
+            while frame.more:
+                frame = _recv(src, _NOBLOCK, False)
+                msg.append(frame)
+            count = len(msg)
+            size = sum(map(len, msg))
+            frames_in += count
+            bytes_in += size
+            if self.swap_ids:
+                msg[0], msg[1] = msg[1], msg[0]
+            if capture is not None:
+                capture.send_multipart(msg if self.prefix is None else [self.prefix, *msg])
+            if not deliver(msg):
+                self.held = msg
+                self.blocked = True
+                break
+            moved += 1
+            frames_out += count
+            bytes_out += size
+        self.frames_in += frames_in
+        self.bytes_in += bytes_in
+        self.frames_out += frames_out
+        self.bytes_out += bytes_out
+        return moved
+
+    def _deliver(self, msg: list[Any]) -> bool:
+        """Send ``msg`` without waiting; False if its first frame was refused."""
+        dst = self.dst
+        last = len(msg) - 1
+        try:
+            _send(dst, msg[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK, False)
+        except zmq.Again:
+            return False
+        for i in range(1, last + 1):
+            flags = _SNDMORE if i < last else 0
+            try:
+                _send(dst, msg[i], flags | _NOBLOCK, False)
+            except zmq.Again:
+                # libzmq takes the rest of a message it took the start of;
+                # should it ever not, wait (this greenlet only) rather than lose it.
+                dst.send(msg[i], flags)
+        return True
+
+    def flush(self) -> None:
+        """Deliver the held message, waiting only this greenlet for room."""
+        held = self.held
+        if held is not None:
+            self.dst.send_multipart(held)
+            self.held = None
+            self.frames_out += len(held)
+            self.bytes_out += sum(map(len, held))
+
+
+def _hand_on(socket: zmq.Socket) -> None:
+    # A burst's NOBLOCK calls may have consumed FD edges that other greenlets
+    # waiting on this socket were owed (DESIGN.md fact 1): re-check for them,
+    # as a green send/recv would. Our own poller re-checks before it parks.
+    state = getattr(socket, "_green_waiting", None)
+    if state is not None and (state.readers or state.writers or len(state.interests) > 1):
+        state.recheck(socket)
+
+
+def _statistics(forward: _Direction, reverse: _Direction | None) -> list[bytes]:
+    # libzmq's order: frontend (received, sent), backend (received, sent),
+    # each as (messages, bytes); messages are counted per frame.
+    back_in = (reverse.frames_in, reverse.bytes_in) if reverse else (0, 0)
+    front_out = (reverse.frames_out, reverse.bytes_out) if reverse else (0, 0)
+    values = (
+        forward.frames_in,
+        forward.bytes_in,
+        *front_out,
+        *back_in,
+        forward.frames_out,
+        forward.bytes_out,
+    )
+    return [_COUNTER.pack(v) for v in values]
+
+
+def _run(
+    frontend: zmq.Socket,
+    backend: zmq.Socket,
+    capture: zmq.Socket | None,
+    control: zmq.Socket | None,
+    prefixes: tuple[bytes, bytes] | None = None,
+    swap_ids: bool = False,
+) -> int:
+    """The proxy loop shared by every function of this module; 0 on TERMINATE."""
+    in_prefix, out_prefix = prefixes if prefixes is not None else (None, None)
+    forward = _Direction(frontend, backend, capture, in_prefix, swap_ids)
+    # A proxy from a socket to itself has one direction, as in libzmq.
+    same = frontend is backend
+    reverse = None if same else _Direction(backend, frontend, capture, out_prefix, swap_ids)
+    poller = Poller()
+    masks: dict[zmq.Socket, int] = {}
+
+    def want(socket: zmq.Socket, mask: int) -> None:
+        if masks.get(socket, 0) != mask:
+            poller.register(socket, mask)
+            masks[socket] = mask
+
+    if control is not None:
+        want(control, _POLLIN)
+    paused = False
+    budget = _BURST
+    try:
+        while True:
+            front_mask = back_mask = 0
+            if not paused:
+                if forward.blocked:
+                    back_mask |= _POLLOUT
+                else:
+                    front_mask |= _POLLIN
+                if reverse is not None:
+                    if reverse.blocked:
+                        front_mask |= _POLLOUT
+                    else:
+                        back_mask |= _POLLIN
+            if same:
+                want(frontend, front_mask | back_mask)
+            else:
+                want(frontend, front_mask)
+                want(backend, back_mask)
+
+            ready = dict(poller.poll())
+
+            if control is not None and ready.get(control, 0) & _POLLIN:
+                command = _command(control, forward, reverse)
+                if command == b"PAUSE":
+                    paused = True
+                elif command == b"RESUME":
+                    paused = False
+                elif command == b"TERMINATE":
+                    forward.flush()
+                    if reverse is not None:
+                        reverse.flush()
+                    return 0
+
+            moved = 0
+            if not paused:
+                front = ready.get(frontend, 0)
+                back = front if same else ready.get(backend, 0)
+                moved = forward.step(front & _POLLIN, back & _POLLOUT)
+                if reverse is not None:
+                    moved += reverse.step(back & _POLLIN, front & _POLLOUT)
+            # Count idle rounds too: a flood of control frames must yield as well.
+            budget -= moved or 1
+            if budget <= 0:
+                budget = _BURST
+                gevent.sleep(_YIELD_SECONDS)
+    finally:
+        for socket in masks:
+            if masks[socket]:
+                poller.unregister(socket)
+
+
+def _command(control: zmq.Socket, forward: _Direction, reverse: _Direction | None) -> bytes | None:
+    """Read and answer one control frame, as libzmq does; return it."""
+    try:
+        command = control.recv(_NOBLOCK)
+    except zmq.Again:
+        return None
+    if command == b"STATISTICS":
+        control.send_multipart(_statistics(forward, reverse))
+    else:
+        # libzmq 4.3.5 (as bundled with pyzmq) answers every other frame,
+        # known command or not, with an empty one: REP control sockets work,
+        # and one that cannot send (SUB) makes the proxy raise ENOTSUP.
+        control.send(b"")
+    return command
+
+
+def _socket_or_none(socket: Any) -> zmq.Socket | None:
+    # pyzmq passes anything that is not a socket as NULL.
+    return cast(zmq.Socket, socket) if isinstance(socket, _BaseSocket) else None
+
+
+def proxy(frontend: zmq.Socket, backend: zmq.Socket, capture: zmq.Socket | None = None) -> int:
+    """Start a zeromq proxy, as :func:`zmq.proxy`; blocks only the calling greenlet.
+
+    Forwards messages between ``frontend`` and ``backend`` in both directions
+    and sends a copy of every forwarded message to ``capture`` (if a socket).
+    Never returns; raises what the sockets raise, e.g.
+    :class:`zmq.ContextTerminated` when the context is terminated.
+
+    Parameters
+    ----------
+    frontend : Socket
+        The Socket instance for the incoming traffic.
+    backend : Socket
+        The Socket instance for the outbound traffic.
+    capture : Socket (optional)
+        The Socket instance for capturing traffic.
+    """
+    return _run(frontend, backend, _socket_or_none(capture), None)
+
+
+def proxy_steerable(
+    frontend: zmq.Socket,
+    backend: zmq.Socket,
+    capture: zmq.Socket | None = None,
+    control: zmq.Socket | None = None,
+) -> int:
+    """Start a proxy with control flow, as :func:`zmq.proxy_steerable`; blocks only this greenlet.
+
+    Each frame received on ``control`` is a command: ``PAUSE`` stops
+    forwarding, ``RESUME`` restarts it, ``TERMINATE`` makes the call return
+    0, ``STATISTICS`` is answered with 8 frames of native-endian uint64
+    (frontend messages received, bytes received, messages sent, bytes sent,
+    then the same for the backend; libzmq counts every frame as a message).
+    Every other command is answered with an empty frame, as libzmq 4.3.5
+    does. While paused, only the control socket is read.
+
+    Parameters
+    ----------
+    frontend : Socket
+        The Socket instance for the incoming traffic.
+    backend : Socket
+        The Socket instance for the outbound traffic.
+    capture : Socket (optional)
+        The Socket instance for capturing traffic.
+    control : Socket (optional)
+        The Socket instance for control flow.
+    """
+    return _run(frontend, backend, _socket_or_none(capture), _socket_or_none(control))
+
+
+def device(device_type: int, frontend: zmq.Socket, backend: zmq.Socket) -> int:
+    """Start a zeromq device, as :func:`zmq.device`; blocks only the calling greenlet.
+
+    As in libzmq and plain pyzmq, this is :func:`proxy` without capture:
+    QUEUE (ROUTER/DEALER), FORWARDER (SUB/PUB, XSUB/XPUB) and STREAMER
+    (PULL/PUSH) all forward in both directions, and the socket types decide
+    what actually flows. ``device_type`` is accepted and not checked.
+    """
+    return _run(frontend, backend, None, None)
+
+
+def monitored_queue(
+    in_socket: zmq.Socket,
+    out_socket: zmq.Socket,
+    mon_socket: zmq.Socket,
+    in_prefix: bytes = b"in",
+    out_prefix: bytes = b"out",
+) -> int:
+    """Start a monitored queue, as :func:`zmq.devices.monitored_queue`; blocks only this greenlet.
+
+    Like :func:`proxy` with ``mon_socket`` as capture, except that every
+    copy on ``mon_socket`` starts with a frame saying where the message came
+    from (``in_prefix`` or ``out_prefix``), and that two ROUTER sockets are
+    supported by swapping the first two frames (the routing ids) of every
+    message. Never returns.
+    """
+    swap_ids = _get(in_socket, _TYPE) == _ROUTER and _get(out_socket, _TYPE) == _ROUTER
+    return _run(in_socket, out_socket, mon_socket, None, (in_prefix, out_prefix), swap_ids)

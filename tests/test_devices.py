@@ -1,0 +1,303 @@
+"""Background devices in greenlets: pyzmq's zmq.devices API on the caller's hub."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import gevent
+import gevent.event
+import pytest
+
+import green_zmq as zmq
+import green_zmq.devices
+from green_zmq.devices import (
+    GreenDevice,
+    GreenMonitoredQueue,
+    GreenProxy,
+    GreenProxySteerable,
+    monitored_queue,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def started(ctx: zmq.Context) -> Iterator[list[GreenDevice]]:
+    """Devices to stop (their greenlets killed) before the context goes."""
+    devices: list[GreenDevice] = []
+    yield devices
+    for device in devices:
+        if device.launcher is not None:
+            device.launcher.kill()
+
+
+def start(device: GreenDevice, ctx: zmq.Context, started: list[GreenDevice]) -> GreenDevice:
+    device.context_factory = lambda: ctx
+    device.start()
+    started.append(device)
+    return device
+
+
+def sock(ctx: zmq.Context, kind: int, connect: str | None = None) -> zmq.Socket:
+    s = ctx.socket(kind)
+    s.linger = 0
+    if connect:
+        s.connect(connect)
+    return s
+
+
+# -- the module ------------------------------------------------------------------
+
+
+def test_devices_module_exports_the_green_classes():
+    assert set(green_zmq.devices.__all__) == {
+        "GreenDevice",
+        "GreenMonitoredQueue",
+        "GreenProxy",
+        "GreenProxySteerable",
+        "monitored_queue",
+    }
+
+
+# -- GreenDevice -----------------------------------------------------------------
+
+
+def test_device_runs_in_a_greenlet_while_others_run(ctx, started):
+    device = GreenDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
+    front_port = device.bind_in_to_random_port("tcp://127.0.0.1")
+    back_port = device.bind_out_to_random_port("tcp://127.0.0.1")
+    start(device, ctx, started)
+    assert isinstance(device.launcher, gevent.Greenlet)
+    ticked = gevent.event.Event()
+    gevent.spawn(ticked.set)
+
+    client = sock(ctx, zmq.REQ, connect=f"tcp://127.0.0.1:{front_port}")
+    worker = sock(ctx, zmq.REP, connect=f"tcp://127.0.0.1:{back_port}")
+    client.send(b"ping")
+    assert worker.recv() == b"ping"
+    worker.send(b"pong")
+    assert client.recv() == b"pong"
+    assert ticked.wait(timeout=5)
+    assert not device.done
+
+
+def test_device_sockets_are_green_from_a_green_context(ctx, started):
+    device = GreenDevice(zmq.STREAMER, zmq.PULL, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    start(device, ctx, started)
+    producer = sock(ctx, zmq.PUSH, connect="inproc://front")
+    consumer = sock(ctx, zmq.PULL, connect="inproc://back")
+    producer.send(b"one")
+    assert consumer.recv() == b"one"
+    assert device._context is ctx
+    assert all(isinstance(s, zmq.Socket) for s in device._sockets)
+
+
+def test_default_context_is_the_green_instance():
+    assert GreenDevice.context_factory() is zmq.Context.instance()
+    assert isinstance(zmq.Context.instance(), zmq.Context)
+
+
+def test_device_applies_sockopts_and_connects(ctx, started):
+    backend = sock(ctx, zmq.ROUTER)
+    backend.bind("inproc://workers")
+    client = sock(ctx, zmq.DEALER)
+    client.bind("inproc://clients")
+    device = GreenDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
+    device.connect_in("inproc://clients")
+    device.connect_out("inproc://workers")
+    device.setsockopt_out(zmq.ROUTING_ID, b"the-device")
+    start(device, ctx, started)
+    client.send(b"job")
+    assert backend.recv_multipart()[0] == b"the-device"
+
+
+def test_join_with_timeout_returns_while_the_device_runs(ctx, started):
+    device = GreenDevice(zmq.STREAMER, zmq.PULL, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    start(device, ctx, started)
+    device.join(0.01)
+    assert not device.done
+
+
+def test_join_before_start_is_an_error():
+    with pytest.raises(RuntimeError):
+        GreenDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER).join()
+
+
+def test_context_termination_stops_the_device_and_closes_its_sockets(started):
+    context = zmq.Context()
+    device = GreenDevice(zmq.STREAMER, zmq.PULL, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    start(device, context, started)
+    producer = sock(context, zmq.PUSH, connect="inproc://front")
+    consumer = sock(context, zmq.PULL, connect="inproc://back")
+    producer.send(b"one")
+    assert consumer.recv() == b"one"
+    producer.close()
+    consumer.close()
+    context.term()  # returns once the device greenlet closed its sockets
+    device.join()
+    assert device.done
+    assert all(s.closed for s in device._sockets)
+    # The device treats ETERM as a clean shutdown, as pyzmq's do.
+    assert device.launcher.successful()
+
+
+def test_killing_the_launcher_closes_the_sockets(ctx, started):
+    device = GreenDevice(zmq.STREAMER, zmq.PULL, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    start(device, ctx, started)
+    producer = sock(ctx, zmq.PUSH, connect="inproc://front")
+    consumer = sock(ctx, zmq.PULL, connect="inproc://back")
+    producer.send(b"one")
+    assert consumer.recv() == b"one"
+    device.launcher.kill()
+    assert device.done
+    assert all(s.closed for s in device._sockets)
+
+
+# -- GreenProxy ------------------------------------------------------------------
+
+
+def test_proxy_copies_every_message_to_the_monitor_socket(ctx, started):
+    device = GreenProxy(zmq.ROUTER, zmq.DEALER, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    device.bind_mon("inproc://mon")
+    device.setsockopt_mon(zmq.SNDHWM, 0)
+    start(device, ctx, started)
+    client = sock(ctx, zmq.DEALER)
+    client.routing_id = b"client"
+    client.connect("inproc://front")
+    worker = sock(ctx, zmq.DEALER, connect="inproc://back")
+    monitor = sock(ctx, zmq.PULL, connect="inproc://mon")
+
+    client.send(b"request")
+    assert worker.recv_multipart() == [b"client", b"request"]
+    worker.send_multipart([b"client", b"reply"])
+    assert client.recv() == b"reply"
+    assert monitor.recv_multipart() == [b"client", b"request"]
+    assert monitor.recv_multipart() == [b"client", b"reply"]
+
+
+def test_proxy_connect_mon(ctx, started):
+    monitor = sock(ctx, zmq.PULL)
+    monitor.bind("inproc://mon")
+    device = GreenProxy(zmq.PULL, zmq.PUSH, zmq.PUSH)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    device.connect_mon("inproc://mon")
+    start(device, ctx, started)
+    producer = sock(ctx, zmq.PUSH, connect="inproc://front")
+    consumer = sock(ctx, zmq.PULL, connect="inproc://back")
+    producer.send(b"seen")
+    assert consumer.recv() == b"seen"
+    assert monitor.recv() == b"seen"
+
+
+# -- GreenProxySteerable ---------------------------------------------------------
+
+
+def test_steerable_proxy_reports_statistics_and_terminates(ctx, started):
+    device = GreenProxySteerable(zmq.PULL, zmq.PUSH, zmq.PUSH, zmq.PAIR)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    device.bind_mon("inproc://mon")
+    device.bind_ctrl("inproc://ctrl")
+    start(device, ctx, started)
+    producer = sock(ctx, zmq.PUSH, connect="inproc://front")
+    consumer = sock(ctx, zmq.PULL, connect="inproc://back")
+    monitor = sock(ctx, zmq.PULL, connect="inproc://mon")
+    steer = sock(ctx, zmq.PAIR, connect="inproc://ctrl")
+
+    producer.send_multipart([b"abc", b"de"])
+    assert consumer.recv_multipart() == [b"abc", b"de"]
+    assert monitor.recv_multipart() == [b"abc", b"de"]
+    steer.send(b"STATISTICS")
+    counters = [struct.unpack("=Q", f)[0] for f in steer.recv_multipart()]
+    assert counters == [2, 5, 0, 0, 0, 0, 2, 5]
+    steer.send(b"TERMINATE")
+    assert steer.recv() == b""
+    device.join()
+    assert device.done
+    assert device.launcher.successful()
+    assert all(s.closed for s in device._sockets)
+
+
+def test_steerable_proxy_pause_and_resume(ctx, started):
+    # A PUB monitor nobody listens to: captures are dropped, not waited on.
+    device = GreenProxySteerable(zmq.PULL, zmq.PUSH, zmq.PUB, zmq.REP)
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    device.bind_mon("inproc://mon")
+    device.bind_ctrl("inproc://ctrl")
+    start(device, ctx, started)
+    producer = sock(ctx, zmq.PUSH, connect="inproc://front")
+    consumer = sock(ctx, zmq.PULL, connect="inproc://back")
+    steer = sock(ctx, zmq.REQ, connect="inproc://ctrl")
+
+    steer.send(b"PAUSE")
+    assert steer.recv() == b""
+    producer.send(b"later")
+    steer.send(b"STATISTICS")
+    assert struct.unpack("=Q", steer.recv_multipart()[0])[0] == 0
+    assert consumer.poll(0) == 0
+    steer.send(b"RESUME")
+    assert steer.recv() == b""
+    assert consumer.recv() == b"later"
+
+
+# -- GreenMonitoredQueue and monitored_queue ---------------------------------------
+
+
+def test_monitored_queue_prefixes_the_monitor_copies(ctx, started):
+    device = GreenMonitoredQueue(zmq.ROUTER, zmq.DEALER, zmq.PUSH, b"to", b"from")
+    device.bind_in("inproc://front")
+    device.bind_out("inproc://back")
+    device.bind_mon("inproc://mon")
+    start(device, ctx, started)
+    client = sock(ctx, zmq.DEALER)
+    client.routing_id = b"client"
+    client.connect("inproc://front")
+    worker = sock(ctx, zmq.DEALER, connect="inproc://back")
+    monitor = sock(ctx, zmq.PULL, connect="inproc://mon")
+
+    client.send(b"request")
+    assert worker.recv_multipart() == [b"client", b"request"]
+    worker.send_multipart([b"client", b"reply"])
+    assert client.recv() == b"reply"
+    assert monitor.recv_multipart() == [b"to", b"client", b"request"]
+    assert monitor.recv_multipart() == [b"from", b"client", b"reply"]
+
+
+def test_monitored_queue_between_two_routers_swaps_the_routing_ids(ctx):
+    inbound = sock(ctx, zmq.ROUTER)
+    inbound.bind("inproc://in")
+    outbound = sock(ctx, zmq.ROUTER)
+    outbound.bind("inproc://out")
+    monitor = sock(ctx, zmq.PULL)
+    monitor.bind("inproc://mon")
+    mon_in = sock(ctx, zmq.PUSH, connect="inproc://mon")
+    alice = sock(ctx, zmq.DEALER)
+    alice.routing_id = b"alice"
+    alice.connect("inproc://in")
+    bob = sock(ctx, zmq.DEALER)
+    bob.routing_id = b"bob"
+    bob.connect("inproc://out")
+    queue = gevent.spawn(monitored_queue, inbound, outbound, mon_in)
+    try:
+        # Alice addresses bob; bob sees who it came from, and can answer.
+        alice.send_multipart([b"bob", b"hello bob"])
+        assert bob.recv_multipart() == [b"alice", b"hello bob"]
+        bob.send_multipart([b"alice", b"hello alice"])
+        assert alice.recv_multipart() == [b"bob", b"hello alice"]
+        assert monitor.recv_multipart() == [b"in", b"bob", b"alice", b"hello bob"]
+        assert monitor.recv_multipart() == [b"out", b"alice", b"bob", b"hello alice"]
+    finally:
+        queue.kill()
