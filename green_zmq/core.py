@@ -27,7 +27,6 @@ __all__ = ["Context", "Socket"]
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
-_RCVMORE = int(zmq.RCVMORE)
 _POLLIN = int(zmq.POLLIN)
 _RCVTIMEO = int(zmq.RCVTIMEO)
 _SNDTIMEO = int(zmq.SNDTIMEO)
@@ -154,25 +153,26 @@ class Socket(zmq.Socket):
                 raise TypeError(
                     f"Frame {i} ({shown}) does not support the buffer interface."
                 ) from None
-        flags = _int_flags(flags)
+        if flags.__class__ is not int:
+            flags = int(flags)
         more = flags | _SNDMORE
         last = len(msg_parts) - 1
-        if last > 0:
-            self.send(msg_parts[0], more, copy=copy, track=track)
-            for part in msg_parts[1:last]:
-                self._send_rest(part, more, copy, track)
-            return self._send_rest(msg_parts[last], flags, copy, track)
-        return self.send(msg_parts[last], flags, copy=copy, track=track)
+        if last <= 0:
+            return self.send(msg_parts[last], flags, copy=copy, track=track)
+        self.send(msg_parts[0], more, copy=copy, track=track)
+        for part in msg_parts[1:last]:
+            self._send_rest(part, more, copy, track)
+        result = self._send_rest(msg_parts[last], flags, copy, track)
+        self._after_op()
+        return result
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
         # libzmq accepts the rest of a message whose first frame it took
         # (fact 8); the blocking fallback only guards against surprises.
         try:
-            result = _base_send(self, part, flags | _NOBLOCK, copy=copy, track=track)
+            return _base_send(self, part, flags | _NOBLOCK, copy, track)
         except zmq.Again:
             return self.send(part, flags, copy=copy, track=track)
-        self._after_op()
-        return result
 
     # -- receiving -----------------------------------------------------------
 
@@ -223,16 +223,24 @@ class Socket(zmq.Socket):
         Only the first frame can wait; the rest of an atomic message is
         read without yielding.
         """
-        flags = _int_flags(flags)
-        parts = [self.recv(flags, copy, track)]
+        if flags.__class__ is not int:
+            flags = int(flags)
+        # Frames, even when bytes are wanted: Frame.more is half the price
+        # of getsockopt(RCVMORE), which builds a SocketOption enum per call.
+        track = track and not copy
+        frame = self.recv(flags, False, track)
+        frames = [frame]
         rest = flags | _NOBLOCK
-        while _base_get(self, _RCVMORE):
+        while frame.more:
             try:
-                parts.append(_base_recv(self, rest, copy, track))
+                frame = _base_recv(self, rest, False, track)
             except zmq.Again:
-                parts.append(self.recv(flags, copy, track))
+                frame = self.recv(flags, False, track)
+            frames.append(frame)
         self._after_op()
-        return parts
+        if copy:
+            return [f.bytes for f in frames]
+        return frames
 
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
         """Receive into a buffer, as :meth:`zmq.Socket.recv_into`; blocks only this greenlet."""
