@@ -32,9 +32,12 @@ Lifecycle of a :class:`SocketWaiting` (one per socket, made on first wait)::
 
     first wait -> watcher started -> FD fires / after_op sees readiness
                -> head of each ready direction woken -> it retries its call
-    last waiter leaves -> watcher stopped        close() -> everyone woken
+    last waiter leaves -> watcher kept, but no longer holds the loop
+    FD fires with nobody parked -> watcher stopped (no spinning on an FD
+                                   nobody drains)
+    close() -> everyone woken, watcher closed
 
-A sweeper greenlet per hub re-reads ``EVENTS`` of sockets with parked
+A sweeper per hub re-reads ``EVENTS`` of sockets with long-parked
 greenlets every :func:`set_sweep_interval` seconds. It is a safety net, not
 the mechanism: when it finds a socket ready that nobody woke while the FD
 shows nothing pending, that is a lost wakeup and ``missed_edges`` counts it.
@@ -133,7 +136,8 @@ class WaitStatistics:
     ``rechecks``: EVENTS reads made on behalf of waiting greenlets;
     ``sweeps``: sweeper passes;
     ``missed_edges``: sockets the sweeper found ready with a waiter that
-    nobody had woken (a lost wakeup; 0 unless there is a bug).
+    nobody had woken, parked since before its previous pass (a lost
+    wakeup; 0 unless there is a bug).
     """
 
     parked: int
@@ -147,11 +151,13 @@ class WaitStatistics:
 class _Turn:
     """One waiting greenlet: its place in a socket's queue, or a whole poller."""
 
-    __slots__ = ("waiter", "woken")
+    __slots__ = ("waiter", "woken", "parked_since")
 
     def __init__(self) -> None:
         self.waiter: Waiter | None = None
         self.woken = False
+        # The sweep pass during which it last parked (see SocketWaiting.sweep).
+        self.parked_since = 0
 
 
 class PollTurn(_Turn):
@@ -206,6 +212,7 @@ def park(turn: _Turn, hub: Any, registry: _HubWaiting, deadline: float | None) -
         timer = hub.loop.timer(remaining)
         timer.start(waiter.switch, _TIMED_OUT)
     registry.parked += 1
+    turn.parked_since = registry.sweeps
     try:
         result = waiter.get()
     finally:
@@ -242,6 +249,11 @@ def wake(turn: _Turn, hub: Any) -> None:
         # Waiter.switch must run in the hub; run_callback also keeps the
         # waker from being re-entered by the woken greenlet.
         hub.loop.run_callback(waiter.switch, None)
+
+
+def _overdue(turn: _Turn, pass_number: int) -> bool:
+    """Parked, not woken, and since before the given sweep pass."""
+    return turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
 
 
 class _HubWaiting:
@@ -544,12 +556,26 @@ class SocketWaiting:
             self.wake_all()
 
     def sweep(self) -> None:
-        """Safety net: find readiness that nobody was woken for, and count it."""
+        """Safety net: find readiness that nobody was woken for, count it, heal it.
+
+        A message can land between the select and the EVENTS read below, and
+        no check can tell that from a lost wakeup. But a lost wakeup leaves
+        its greenlet parked for good, so the sweeper only looks at sockets
+        with a turn parked since before its previous pass: younger waits
+        are left alone (the EVENTS read would drain their FD), a lost one
+        is found one pass later, and a racing arrival would have to hit a
+        microsecond window of a wait longer than the sweep interval.
+        """
         socket = self._socket()
         if socket is None or self.closed or not self.waiting or self.backoff is not None:
             return
         if not self.watcher.active:
             # Dormant: no poller is polling, so nobody is owed a wakeup.
+            return
+        old = self.registry.sweeps - 1
+        heads = [queue[0] for queue in (self.readers, self.writers) if queue]
+        heads.extend(i.turn for i in self.interests)
+        if not any(_overdue(turn, old) for turn in heads):
             return
         try:
             pending, _, _ = _real_select([self.fd], [], [], 0)
@@ -569,7 +595,7 @@ class SocketWaiting:
         if events & _POLLOUT and self.writers:
             owed.append(self.writers[0])
         owed.extend(i.turn for i in self.interests if events & i.mask)
-        if any(turn.waiter is not None and not turn.woken for turn in owed):
+        if any(_overdue(turn, old) for turn in owed):
             self.registry.missed_edges += 1
         # Heal it, and in any case hand the EVENTS just read (which drained
         # the FD) to whoever wants them.
