@@ -64,14 +64,6 @@ __all__ = [
     "workload",
 ]
 
-#: Implementation name -> (runtime class name, module providing the zmq API).
-IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
-    "green_zmq": ("GreenRuntime", "green_zmq"),
-    "zmq.green": ("GreenRuntime", "zmq.green"),
-    "threads": ("ThreadRuntime", "zmq"),
-    "ceiling": ("CeilingRuntime", "zmq"),
-}
-
 # Plain ints in the roles' loops: pyzmq's IntFlag operators cost microseconds.
 _NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = int(zmq.POLLIN)
@@ -193,6 +185,16 @@ class CeilingRuntime(Runtime):
         done = object()
         while active:
             active = [role for role in active if next(role, done) is not done]
+
+
+#: Implementation name -> (how it runs roles, the module providing its zmq API).
+#: Modules are imported only in the child that measures them.
+IMPLEMENTATIONS: dict[str, tuple[type[Runtime], str]] = {
+    "green_zmq": (GreenRuntime, "green_zmq"),
+    "zmq.green": (GreenRuntime, "zmq.green"),
+    "threads": (ThreadRuntime, "zmq"),
+    "ceiling": (CeilingRuntime, "zmq"),
+}
 
 
 # -- messages and checks --------------------------------------------------
@@ -550,9 +552,8 @@ def _poll_many(rt: Runtime, n: int) -> None:
 
 
 def _runtime(impl: str) -> Runtime:
-    runtime_class, module = IMPLEMENTATIONS[impl]
-    cls: type[Runtime] = globals()[runtime_class]
-    return cls(impl, importlib.import_module(module))
+    runtime, module = IMPLEMENTATIONS[impl]
+    return runtime(impl, importlib.import_module(module))
 
 
 def _child(impl: str, name: str, n: int, limit: float) -> int:
@@ -603,7 +604,7 @@ def _run_child(impl: str, name: str, n: int, limit: float) -> dict[str, Any]:
                 record["stderr"] = proc.stderr[-4000:]
             return record
     if "Timeout (" in proc.stderr:
-        error = f"hung: still running at the {limit:g}s limit"
+        error = f"hung (or too slow): still running at the {limit:g}s limit"
     else:
         tail = proc.stderr.strip().splitlines()
         error = f"exit {proc.returncode}: {tail[-1] if tail else 'no output'}"
@@ -628,6 +629,7 @@ class Row:
     workload: Workload
     n: int
     medians: dict[str, float | None]
+    rates: dict[str, list[float]]
     failures: dict[str, list[str]]
     missed_edges: int
 
@@ -644,6 +646,7 @@ class Row:
             "unit": self.workload.unit,
             "n": self.n,
             "median_rate": self.medians,
+            "rates": self.rates,
             "failures": self.failures,
             "ratios": {b: self.ratio(b) for b in ("ceiling", "zmq.green", "threads")},
             "ceiling_is": self.workload.ceiling,
@@ -658,17 +661,19 @@ def _summarise(
     rows = []
     for name in names:
         medians: dict[str, float | None] = {}
+        rates: dict[str, list[float]] = {}
         failures: dict[str, list[str]] = {}
         for impl in impls:
             mine = [r for r in runs if r["workload"] == name and r["impl"] == impl]
+            rates[impl] = [r["rate"] for r in mine if r["ok"]]
             errors = [r.get("error", "?") for r in mine if not r["ok"]]
             if errors:
                 failures[impl] = errors
             # One failed repeat spoils the column: a rate that is only
             # sometimes correct is not a rate.
-            medians[impl] = None if errors else statistics.median(r["rate"] for r in mine)
+            medians[impl] = None if errors else statistics.median(rates[impl])
         missed = sum(r.get("missed_edges", 0) for r in runs if r["workload"] == name)
-        rows.append(Row(WORKLOADS[name], counts[name], medians, failures, missed))
+        rows.append(Row(WORKLOADS[name], counts[name], medians, rates, failures, missed))
     return rows
 
 
