@@ -57,6 +57,7 @@ import inspect
 import weakref
 from asyncio import events as _asyncio_events
 from collections.abc import Awaitable
+from contextvars import Context
 from typing import Any, Callable, overload
 
 import greenlet
@@ -190,20 +191,26 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         selector = self._selector
         if selector.parked and not selector.woken:
             selector.woken = True
-            self._write_to_self()
+            self._write_to_self()  # type: ignore[attr-defined]
 
     # Work that another greenlet may hand over. Only a parked runner needs
     # waking; the checks cost two attribute reads when it is not.
 
-    def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> Any:
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> asyncio.Handle:
         handle = super().call_soon(callback, *args, context=context)
         if self._selector.parked:
             self._wake()
         return handle
 
-    def call_at(
-        self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None
-    ) -> Any:
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
         # call_later goes through here too.
         handle = super().call_at(when, callback, *args, context=context)
         if self._selector.parked:
