@@ -481,6 +481,18 @@ def test_switch_tracer_is_removed_when_loops_stop(loop: IOLoop) -> None:
 
 
 @pytest.mark.timeout(10)
+def test_killing_the_loops_greenlet_stops_it_cleanly(loop: IOLoop) -> None:
+    before = greenlet.gettrace()
+    with running_idle(loop) as runner:
+        runner.kill(block=True, timeout=LIMIT)
+        assert runner.dead
+    assert greenlet.gettrace() is before
+    assert not loop.asyncio_loop.is_running()
+    # Still usable: it can run again.
+    assert loop.run_sync(lambda: asyncio.sleep(0, "again")) == "again"
+
+
+@pytest.mark.timeout(10)
 def test_green_event_loop_runs_plain_asyncio_code() -> None:
     aio = GreenEventLoop()
     ticks = []

@@ -95,6 +95,57 @@ def test_echo_server_with_green_req_client(ctx: zmq.Context, loop: IOLoop) -> No
 
 
 @pytest.mark.timeout(10)
+def test_backlog_whose_edge_was_consumed_is_still_received(
+    ctx: zmq.Context, loop: IOLoop
+) -> None:
+    # The FD will not fire again for messages already there once EVENTS
+    # was read (DESIGN.md fact 1): the stream must look by itself.
+    a, b = pair(ctx, "backlog")
+    for i in range(50):
+        b.send(b"%d" % i)
+    arrived(a)
+    assert a.get(zmq.EVENTS) & zmq.POLLIN
+    stream = ZMQStream(a, loop)
+    got = []
+
+    def on_recv(msg: list[bytes]) -> None:
+        got.append(msg[0])
+        if len(got) == 50:
+            loop.stop()
+
+    stream.on_recv(on_recv)
+    loop.start()
+    assert got == [b"%d" % i for i in range(50)]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_reply_queued_by_recv_callback_goes_out_before_the_next_message(
+    ctx: zmq.Context, loop: IOLoop
+) -> None:
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.bind("inproc://rep-order")
+    rep = ctx.socket(zmq.REP)
+    rep.connect("inproc://rep-order")
+    for i in range(3):
+        dealer.send_multipart([b"", b"%d" % i])
+    stream = ZMQStream(rep, loop)
+    stream.on_recv(lambda msg: stream.send_multipart([b"re" + msg[0]]))
+    answers = []
+
+    def collect() -> None:
+        for _ in range(3):
+            answers.append(dealer.recv_multipart())
+        loop.stop()
+
+    helper = gevent.spawn(collect)
+    loop.start()
+    helper.get(timeout=LIMIT)
+    assert answers == [[b"", b"re0"], [b"", b"re1"], [b"", b"re2"]]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
 def test_on_recv_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
     a, b = pair(ctx, "recv-stream")
     stream = ZMQStream(a, loop)

@@ -15,12 +15,13 @@ Notes on the approach
 ---------------------
 
 tornado's IOLoop is a thin layer over an asyncio event loop. We give it
-:class:`GreenEventLoop`: asyncio's own ``SelectorEventLoop`` with gevent's
-``GeventSelector``, whose ``select()`` parks the calling greenlet on the
-hub with persistent io watchers (DESIGN.md fact 9). Everything above the
-selector is unmodified asyncio and tornado, which is what pyzmq's ZMQStream
-expects. Two things about asyncio are wrong once greenlets exist, and this
-module exists to fix them:
+:class:`GreenEventLoop`: asyncio's own ``SelectorEventLoop`` with a
+selector whose ``select()`` parks the calling greenlet on the hub with
+persistent io watchers (DESIGN.md fact 9; gevent's ``GeventSelector``
+is the model, see :class:`_HubSelector` for why it is not used as is).
+Everything above the selector is unmodified asyncio and tornado, which is
+what pyzmq's ZMQStream expects. Two things about asyncio are wrong once
+greenlets exist, and this module exists to fix them:
 
 * asyncio assumes that code running in the loop's thread runs *inside* the
   loop, so ``call_soon``/``call_at``/``stop`` and ``add_reader`` only queue
@@ -58,12 +59,16 @@ import weakref
 from asyncio import events as _asyncio_events
 from collections.abc import Awaitable
 from contextvars import Context
+from selectors import (
+    EVENT_READ,
+    EVENT_WRITE,
+    _BaseSelectorImpl,  # type: ignore[attr-defined]
+)
 from typing import Any, Callable, overload
 
 import greenlet
 import zmq
-from gevent.hub import get_hub
-from gevent.selectors import GeventSelector
+from gevent.hub import Waiter, get_hub
 
 try:
     from tornado.ioloop import IOLoop as _TornadoIOLoop
@@ -87,6 +92,10 @@ __all__ = [
     "ZMQPoller",
     "install",
 ]
+
+# libev's io event bits.
+_EV_READ = 1
+_EV_WRITE = 2
 
 # Plain ints: pyzmq's IntFlag constants are slow to combine (DESIGN.md fact 3).
 _POLLIN = int(zmq.POLLIN)
@@ -154,20 +163,141 @@ def _this_thread() -> _ThreadLoops:
     return state
 
 
-class _HubSelector(GeventSelector):
-    """gevent's selector, telling its loop whether the runner is parked in ``select()``."""
+class _HubSelector(_BaseSelectorImpl):
+    """A ``selectors`` selector whose ``select()`` parks the calling greenlet on the hub.
 
-    parked = False
-    # A wakeup is already on its way for this select().
-    woken = False
+    The same idea as gevent's ``GeventSelector`` (persistent io watchers,
+    events accumulated in the background), shaped for one asyncio loop:
+    it knows whether its runner is parked (so the loop can tell when a
+    foreign greenlet must wake it), can be woken directly by another
+    greenlet (no self-pipe round trip), starts a watcher when it is
+    registered (``GeventSelector`` waits for the next ``select()``, so a
+    handler added by another greenlet would not be watched), and waits with
+    a reused zero timer and a plain Waiter instead of a ``gevent.Timeout``
+    per call (which made every loop iteration several times dearer).
 
-    def select(self, timeout: float | None = None) -> list[Any]:
-        self.woken = False
-        self.parked = True
+    Lifecycle of a watcher::
+
+        register() -> started; fires -> event recorded, stopped
+        select()   -> restarts the stopped ones, returns what was recorded
+
+    A watcher stays stopped between its firing and the next ``select()`` so
+    that a ready fd the loop is not looking at (the loop is busy, or parked
+    in a green call inside a callback) cannot make the hub spin.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hub = get_hub()
+        self._loop = self.hub.loop
+        self._watchers: dict[int, Any] = {}
+        # fds whose watcher fired and was stopped since the last select().
+        self._fired: list[int] = []
+        self._events: dict[int, int] = {}
+        self._waiter: Waiter | None = None
+        self._wake_scheduled = False
+        # select(0) still goes once round the hub: other greenlets run, and
+        # io is polled, as asyncio's select(0) polls it.
+        self._tick = self._loop.timer(0.0)
+
+    @property
+    def parked(self) -> bool:
+        """True while the runner greenlet is waiting in ``select()``."""
+        return self._waiter is not None
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> Any:
+        key = super().register(fileobj, events, data)
+        flags = (_EV_READ if events & EVENT_READ else 0) | (
+            _EV_WRITE if events & EVENT_WRITE else 0
+        )
         try:
-            return super().select(timeout)
+            watcher = self._loop.io(key.fd, flags)
+        except OSError as exc:
+            super().unregister(fileobj)
+            raise ValueError(f"invalid file descriptor {key.fd}") from exc
+        watcher.priority = self._loop.MAXPRI
+        self._watchers[key.fd] = watcher
+        # Watched from now on, even if the runner is already parked (a
+        # registration made by another greenlet needs no wakeup).
+        watcher.start(self._on_fd, key.fd, pass_events=True)
+        return key
+
+    def unregister(self, fileobj: Any) -> Any:
+        key = super().unregister(fileobj)
+        watcher = self._watchers.pop(key.fd)
+        watcher.close()
+        self._events.pop(key.fd, None)
+        return key
+
+    def _on_fd(self, events: int, fd: int) -> None:
+        # In the hub: record, stop, and wake the runner once per select().
+        self._watchers[fd].stop()
+        self._fired.append(fd)
+        self._events[fd] = self._events.get(fd, 0) | (
+            (EVENT_READ if events & _EV_READ else 0) | (EVENT_WRITE if events & _EV_WRITE else 0)
+        )
+        if self._waiter is not None:
+            self.wake()
+
+    def wake(self) -> None:
+        """Make a parked ``select()`` return now (from any greenlet of this thread)."""
+        waiter = self._waiter
+        if waiter is not None and not self._wake_scheduled:
+            self._wake_scheduled = True
+            # Waiter.switch must run in the hub; deferring it also lets every
+            # fd that fired in this hub iteration be recorded first.
+            self._loop.run_callback(waiter.switch, None)
+
+    def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        fired = self._fired
+        if fired:
+            watchers = self._watchers
+            for fd in fired:
+                watcher = watchers.get(fd)
+                # Unregistered since, or registered anew (and started).
+                if watcher is not None and not watcher.active:
+                    watcher.start(self._on_fd, fd, pass_events=True)
+            fired.clear()
+        waiter = Waiter(self.hub)
+        if self._events or (timeout is not None and timeout <= 0):
+            # Nothing to wait for, but go once round the hub anyway.
+            timer = self._tick
+        elif timeout is not None:
+            timer = self._loop.timer(timeout)
+        else:
+            timer = None
+        if timer is not None:
+            timer.start(waiter.switch, None)
+        self._wake_scheduled = False
+        self._waiter = waiter
+        try:
+            waiter.get()
         finally:
-            self.parked = False
+            self._waiter = None
+            if timer is self._tick:
+                timer.stop()
+            elif timer is not None:
+                timer.close()
+        events = self._events
+        if not events:
+            return []
+        ready = []
+        fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
+        for fd, mask in events.items():
+            key = fd_to_key.get(fd)
+            if key is not None:
+                ready.append((key, mask & key.events))
+        events.clear()
+        return ready
+
+    def close(self) -> None:
+        for watcher in self._watchers.values():
+            watcher.close()
+        self._watchers.clear()
+        self._fired.clear()
+        self._events.clear()
+        self._tick.close()
+        super().close()
 
 
 class GreenEventLoop(asyncio.SelectorEventLoop):
@@ -187,21 +317,16 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         super().__init__(_HubSelector())
 
-    def _wake(self) -> None:
-        selector = self._selector
-        if selector.parked and not selector.woken:
-            selector.woken = True
-            self._write_to_self()  # type: ignore[attr-defined]
-
     # Work that another greenlet may hand over. Only a parked runner needs
-    # waking; the checks cost two attribute reads when it is not.
+    # waking (anybody calling these while it is parked is another greenlet);
+    # when it is not parked the cost is one attribute read.
 
     def call_soon(  # type: ignore[override]
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> asyncio.Handle:
         handle = super().call_soon(callback, *args, context=context)
-        if self._selector.parked:
-            self._wake()
+        if self._selector._waiter is not None:
+            self._selector.wake()
         return handle
 
     def call_at(  # type: ignore[override]
@@ -211,44 +336,17 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         *args: Any,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
-        # call_later goes through here too.
+        # call_later goes through here too. The runner must recompute how
+        # long to wait.
         handle = super().call_at(when, callback, *args, context=context)
-        if self._selector.parked:
-            self._wake()
+        if self._selector._waiter is not None:
+            self._selector.wake()
         return handle
 
     def stop(self) -> None:
         super().stop()
-        if self._selector.parked:
-            self._wake()
-
-    # A selector registration made while select() is parked only starts
-    # watching at the next select(): wake so that there is a next one.
-
-    def _add_reader(self, fd: Any, callback: Callable[..., Any], *args: Any) -> Any:
-        result = super()._add_reader(fd, callback, *args)  # type: ignore[misc]
-        if self._selector.parked:
-            self._wake()
-        return result
-
-    def _add_writer(self, fd: Any, callback: Callable[..., Any], *args: Any) -> Any:
-        result = super()._add_writer(fd, callback, *args)  # type: ignore[misc]
-        if self._selector.parked:
-            self._wake()
-        return result
-
-    def _remove_reader(self, fd: Any) -> bool:
-        # Removing one direction re-registers the other with the selector.
-        result = super()._remove_reader(fd)  # type: ignore[misc]
-        if self._selector.parked:
-            self._wake()
-        return result
-
-    def _remove_writer(self, fd: Any) -> bool:
-        result = super()._remove_writer(fd)  # type: ignore[misc]
-        if self._selector.parked:
-            self._wake()
-        return result
+        if self._selector._waiter is not None:
+            self._selector.wake()
 
     def run_forever(self) -> None:
         """Run until :meth:`stop`, blocking only the calling greenlet."""
