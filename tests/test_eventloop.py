@@ -481,6 +481,39 @@ def test_switch_tracer_is_removed_when_loops_stop(loop: IOLoop) -> None:
 
 
 @pytest.mark.timeout(10)
+def test_tracer_installed_on_top_of_ours_keeps_chaining(loop: IOLoop) -> None:
+    # E.g. gevent's monitor thread installs its own tracer, which calls the
+    # one it found. Ours must neither be dropped from under it nor recurse.
+    before = greenlet.gettrace()
+    switches = []
+    chained: dict[str, object] = {}
+
+    def other_tracer(event: str, args: object) -> None:
+        switches.append(event)
+        chained["next"](event, args)  # type: ignore[operator]
+
+    def install_other() -> None:
+        chained["next"] = greenlet.settrace(other_tracer)
+        loop.stop()
+
+    try:
+        loop.add_callback(install_other)
+        loop.start()
+        assert greenlet.gettrace() is other_tracer
+        # Started again, with the other tracer still on top, and after it
+        # was taken off: asyncio's running loop still follows the greenlets.
+        for _ in range(2):
+            with running_idle(loop):
+                with pytest.raises(RuntimeError):
+                    gevent.spawn(asyncio.get_running_loop).get(timeout=LIMIT)
+            assert loop.run_sync(lambda: asyncio.sleep(0.001, "ok")) == "ok"
+            greenlet.settrace(before)
+        assert switches
+    finally:
+        greenlet.settrace(before)
+
+
+@pytest.mark.timeout(10)
 def test_killing_the_loops_greenlet_stops_it_cleanly(loop: IOLoop) -> None:
     before = greenlet.gettrace()
     with running_idle(loop) as runner:

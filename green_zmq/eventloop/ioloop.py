@@ -116,40 +116,52 @@ class _ThreadLoops:
 
     def __init__(self) -> None:
         self.current: IOLoop | None = None
-        # Green loops running in this thread; the tracer is on while > 0.
+        # Green loops running in this thread.
         self.running = 0
         # Each switched-out greenlet's asyncio running loop.
         self.parked_loops: dict[Any, asyncio.AbstractEventLoop] = {}
+        self.tracer: Callable[[str, Any], None] | None = None
         self.previous_trace: Any = None
 
     def loop_started(self) -> None:
-        if self.running == 0:
-            self.previous_trace = greenlet.settrace(self._on_switch)
+        if self.tracer is None or greenlet.gettrace() is not self.tracer:
+            # First loop of the thread, or another tracer went on top of
+            # ours (e.g. gevent's monitor) or took it off: install a fresh
+            # one on top. A replaced one keeps only forwarding.
+            self._install_tracer()
         self.running += 1
 
     def loop_stopped(self) -> None:
         self.running -= 1
         if self.running == 0:
             self.parked_loops.clear()
-            # Somebody may have installed a tracer on top of ours (and chain
-            # to us); then stay, doing nothing but forwarding.
-            if greenlet.gettrace() == self._on_switch:
+            if greenlet.gettrace() is self.tracer:
                 greenlet.settrace(self.previous_trace)
-                self.previous_trace = None
+                self.tracer = self.previous_trace = None
 
-    def _on_switch(self, event: str, args: Any) -> None:
-        if self.running and (event == "switch" or event == "throw"):
-            origin, target = args
-            running = _get_running_loop()
-            parked = self.parked_loops
-            if running is not None:
-                parked[origin] = running
-            elif parked:
-                parked.pop(origin, None)
-            _set_running_loop(parked.get(target))
-        previous = self.previous_trace
-        if previous is not None:
-            previous(event, args)
+    def _install_tracer(self) -> None:
+        # Runs on every greenlet switch of the thread while a green loop
+        # runs: locals only, and no asyncio call when nothing changes.
+        parked = self.parked_loops
+        get_running, set_running = _get_running_loop, _set_running_loop
+
+        def follow_switch(event: str, args: Any) -> None:
+            if self.tracer is follow_switch and (event == "switch" or event == "throw"):
+                origin, target = args
+                running = get_running()
+                if running is not None:
+                    parked[origin] = running
+                elif parked:
+                    # Its loop stopped since it last switched out.
+                    parked.pop(origin, None)
+                loop = parked.get(target)
+                if loop is not running:
+                    set_running(loop)
+            if previous is not None:
+                previous(event, args)
+
+        self.tracer = follow_switch
+        previous = self.previous_trace = greenlet.settrace(follow_switch)
 
 
 _thread_loops: weakref.WeakKeyDictionary[Any, _ThreadLoops] = weakref.WeakKeyDictionary()
