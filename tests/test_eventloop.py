@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import greenlet
@@ -48,9 +49,21 @@ def no_missed_edges() -> Iterator[None]:
     assert zmq.statistics().missed_edges == before
 
 
+class KeepingContext(zmq.Context):
+    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
+
+    kept: list[zmq.Socket]
+
+    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
+        sock = super().socket(*args, **kwargs)
+        self.kept.append(sock)
+        return sock
+
+
 @pytest.fixture
 def ctx() -> Iterator[zmq.Context]:
-    context = zmq.Context()
+    context = KeepingContext()
+    context.kept = []
     yield context
     context.destroy(linger=0)
 
@@ -412,6 +425,18 @@ def test_current_in_another_greenlet_is_not_the_running_loop(loop: IOLoop) -> No
     finally:
         other.close()
     assert seen["current"] is loop
+
+
+@pytest.mark.timeout(10)
+def test_a_loop_leaves_no_plain_asyncio_loop_behind() -> None:
+    IOLoop.clear_instance()
+    asyncio.set_event_loop(None)
+    io_loop = IOLoop()
+    assert asyncio.get_event_loop_policy().get_event_loop() is io_loop.asyncio_loop
+    io_loop.close()
+    # tornado itself would restore a plain loop it made on the side.
+    with pytest.raises(RuntimeError):
+        asyncio.get_event_loop_policy().get_event_loop()
 
 
 @pytest.mark.timeout(10)

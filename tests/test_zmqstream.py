@@ -30,9 +30,21 @@ def no_missed_edges() -> Iterator[None]:
     assert zmq.statistics().missed_edges == before
 
 
+class KeepingContext(zmq.Context):
+    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
+
+    kept: list[zmq.Socket]
+
+    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
+        sock = super().socket(*args, **kwargs)
+        self.kept.append(sock)
+        return sock
+
+
 @pytest.fixture
 def ctx() -> Iterator[zmq.Context]:
-    context = zmq.Context()
+    context = KeepingContext()
+    context.kept = []
     yield context
     context.destroy(linger=0)
 

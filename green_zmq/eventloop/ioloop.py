@@ -458,9 +458,15 @@ class IOLoop(_AsyncIOLoop):
         IOLoop.clear_current()
 
     def _make_current(self) -> None:
-        # tornado's part makes our asyncio loop asyncio's current one, so
-        # tornado's own IOLoop.current() agrees with ours.
-        super()._make_current()
+        # As tornado's, which makes our asyncio loop asyncio's current one
+        # (so tornado's own IOLoop.current() agrees with ours), except for
+        # how it remembers the loop to restore: tornado asks
+        # asyncio.get_event_loop(), which on the main thread creates (and
+        # leaks) a plain asyncio loop when none is set.
+        if not self.is_current:
+            self.old_asyncio = _current_asyncio_loop()  # type: ignore[assignment]
+            self.is_current = True
+        asyncio.set_event_loop(self.asyncio_loop)
         _this_thread().current = self
 
     def _clear_current_hook(self) -> None:
@@ -493,6 +499,16 @@ class IOLoop(_AsyncIOLoop):
 
 
 ZMQIOLoop = IOLoop
+
+
+def _current_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """asyncio's current loop for this thread, or None; never creates one."""
+    running = _get_running_loop()
+    if running is not None:
+        return running
+    # The default policy keeps it here; asyncio has no public "peek".
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    return getattr(local, "_loop", None)
 
 
 def _loop_or_current(io_loop: _TornadoIOLoop | None) -> _TornadoIOLoop:
