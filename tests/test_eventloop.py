@@ -7,6 +7,7 @@ Every wait in these tests is bounded twice: by an event wait with a limit
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
 import os
@@ -313,6 +314,23 @@ def test_add_callback_from_another_thread(loop: IOLoop) -> None:
     loop.start()
     thread.join(LIMIT)
     assert ran_in == [gevent.getcurrent()]
+
+
+@pytest.mark.timeout(10)
+def test_add_future_with_a_future_finished_in_another_thread(loop: IOLoop) -> None:
+    got = []
+    release = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(lambda: release.wait(LIMIT) and 7)
+        loop.add_future(future, lambda f: (got.append(f.result()), loop.stop()))
+        loop.add_callback(release.set)  # the result arrives while the loop runs
+        loop.start()
+    assert got == [7]
+
+
+@pytest.mark.timeout(10)
+def test_run_in_executor_result_reaches_the_idle_loop(loop: IOLoop) -> None:
+    assert loop.run_sync(lambda: loop.run_in_executor(None, sum, [1, 2, 3])) == 6
 
 
 @pytest.mark.timeout(10)

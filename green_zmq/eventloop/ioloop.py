@@ -24,13 +24,15 @@ what pyzmq's ZMQStream expects. Two things about asyncio are wrong once
 greenlets exist, and this module exists to fix them:
 
 * asyncio assumes that code running in the loop's thread runs *inside* the
-  loop, so ``call_soon``/``call_at``/``stop`` and ``add_reader`` only queue
-  work and never wake the selector. Another greenlet of the same thread is
-  not inside the loop: the loop would sleep on until an unrelated event.
-  :class:`GreenEventLoop` wakes itself (asyncio's self-pipe) whenever such a
-  change is made while its runner greenlet is parked in ``select()``. Only
-  then: if the runner is busy (or parked in a green call inside a callback)
-  it will see the new work before it selects again.
+  loop, so ``call_soon``/``call_at``/``stop`` only queue work and never
+  wake the selector. Another greenlet of the same thread is not inside the
+  loop: the loop would sleep on until an unrelated event. When such a call
+  is made while the runner greenlet is parked in ``select()``,
+  :class:`GreenEventLoop` wakes it directly through the hub (no self-pipe
+  write; that stays for other threads, via ``call_soon_threadsafe``). Only
+  then: a busy runner, or one parked in a green call inside a callback,
+  sees the new work before it selects again. Likewise a reader or writer
+  added by another greenlet is watched at once.
 * asyncio's "running loop" is per OS thread. While a green loop runs in one
   greenlet, every other greenlet of the thread would see it as *their*
   running loop (``asyncio.get_running_loop()``, ``asyncio.run``, a second
@@ -321,7 +323,9 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
     completing, a task created, ``stop``, ``add_reader``...) takes effect at
     once, and ``asyncio.get_running_loop()`` is per greenlet while it runs.
     The tornado wrapper is :class:`IOLoop`; this class is for plain asyncio
-    code that should live among greenlets.
+    code that should live among greenlets. From other OS threads the rules
+    are asyncio's: use ``call_soon_threadsafe`` (tornado's ``add_callback``
+    does).
     """
 
     _selector: _HubSelector
