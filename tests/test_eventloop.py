@@ -118,6 +118,61 @@ def test_importing_green_zmq_does_not_import_tornado() -> None:
     assert result.returncode == 0, result.stderr
 
 
+MONKEY_PATCHED_PROGRAM = """
+from gevent import monkey
+monkey.patch_all()
+import asyncio, threading
+import gevent
+import green_zmq as zmq
+from green_zmq.eventloop.ioloop import IOLoop
+from green_zmq.eventloop.zmqstream import ZMQStream
+
+ctx = zmq.Context()
+loop = IOLoop.current()
+rep = ctx.socket(zmq.REP)
+port = rep.bind_to_random_port("tcp://127.0.0.1")
+stream = ZMQStream(rep)
+stream.on_recv(stream.send_multipart)
+got = []
+
+def client():
+    req = ctx.socket(zmq.REQ)
+    req.connect("tcp://127.0.0.1:%d" % port)
+    for i in range(50):
+        req.send(b"%d" % i)
+        got.append(req.recv())
+    req.close()
+    # A patched thread is a greenlet: it must still reach the loop.
+    threading.Thread(target=lambda: loop.add_callback(loop.stop)).start()
+
+gevent.spawn(client)
+loop.start()
+
+async def main():
+    await asyncio.sleep(0.001)
+    return IOLoop.current() is loop
+
+assert loop.run_sync(main, timeout=5)
+assert got == [b"%d" % i for i in range(50)], got
+stream.close()
+ctx.destroy(linger=0)
+print("ok")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_works_in_a_monkey_patched_program() -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run(
+        [sys.executable, "-c", MONKEY_PATCHED_PROGRAM],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
 @pytest.mark.timeout(10)
 def test_pyzmq_green_eventloop_import_paths_exist() -> None:
     import green_zmq.eventloop
