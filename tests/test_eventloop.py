@@ -827,9 +827,10 @@ def test_zmq_poller_wait_blocks_only_the_calling_greenlet(ctx: zmq.Context) -> N
     a, b = pair(ctx, "poller-green")
     poller = ZMQPoller()
     poller.register(a, IOLoop.READ)
+    parked = zmq.statistics().parked
     waiter = gevent.spawn(poller.poll, None)
-    gevent.sleep(0)  # let it park
-    assert not waiter.dead
+    gevent.sleep(0)  # it runs first, and parks
+    assert zmq.statistics().parked == parked + 1
     b.send(b"x")  # this greenlet runs while the poller waits
     assert waiter.get(timeout=LIMIT) == [(a, IOLoop.READ)]
     poller.close()
