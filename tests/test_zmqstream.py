@@ -1,0 +1,481 @@
+"""ZMQStream on the green IOLoop: pyzmq's callback API, among greenlets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import pytest
+from gevent.event import Event
+
+import green_zmq as zmq
+
+pytest.importorskip("tornado")
+
+from zmq.utils import jsonapi  # noqa: E402
+
+from green_zmq.eventloop.ioloop import IOLoop  # noqa: E402
+from green_zmq.eventloop.zmqstream import ZMQStream  # noqa: E402
+
+LIMIT = 5.0
+
+
+@pytest.fixture(autouse=True)
+def no_missed_edges() -> Iterator[None]:
+    before = zmq.statistics().missed_edges
+    yield
+    assert zmq.statistics().missed_edges == before
+
+
+class KeepingContext(zmq.Context):
+    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
+
+    kept: list[zmq.Socket]
+
+    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
+        sock = super().socket(*args, **kwargs)
+        self.kept.append(sock)
+        return sock
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context]:
+    context = KeepingContext()
+    context.kept = []
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def loop() -> Iterator[IOLoop]:
+    io_loop = IOLoop()
+    yield io_loop
+    if not io_loop.asyncio_loop.is_closed():
+        io_loop.close()
+    IOLoop.clear_current()
+
+
+def pair(ctx: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket]:
+    a = ctx.socket(zmq.PAIR)
+    a.bind(f"inproc://{name}")
+    b = ctx.socket(zmq.PAIR)
+    b.connect(f"inproc://{name}")
+    return a, b
+
+
+def spin(io_loop: IOLoop, iterations: int = 20) -> None:
+    """Let the loop go round a fixed number of times (each polls its fds)."""
+
+    async def rounds() -> None:
+        for _ in range(iterations):
+            await asyncio.sleep(0)
+
+    io_loop.run_sync(rounds, timeout=LIMIT)
+
+
+def arrived(sock: zmq.Socket) -> None:
+    """Block this greenlet until ``sock`` has a message waiting."""
+    assert sock.poll(int(LIMIT * 1000)) & zmq.POLLIN
+
+
+@pytest.mark.timeout(10)
+def test_echo_server_with_green_req_client(ctx: zmq.Context, loop: IOLoop) -> None:
+    rep = ctx.socket(zmq.REP)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+    stream = ZMQStream(rep)  # default loop: the green current one
+    assert stream.io_loop is loop
+    stream.on_recv(stream.send_multipart)
+    replies = []
+
+    def client() -> None:
+        req = ctx.socket(zmq.REQ)
+        req.connect(f"tcp://127.0.0.1:{port}")
+        for i in range(200):
+            req.send_multipart([b"%d" % i, b"frame"])
+            replies.append(req.recv_multipart())
+        req.close()
+        loop.stop()
+
+    worker = gevent.spawn(client)
+    loop.start()
+    worker.get(timeout=LIMIT)
+    assert replies == [[b"%d" % i, b"frame"] for i in range(200)]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_backlog_whose_edge_was_consumed_is_still_received(
+    ctx: zmq.Context, loop: IOLoop
+) -> None:
+    # The FD will not fire again for messages already there once EVENTS
+    # was read (DESIGN.md fact 1): the stream must look by itself.
+    a, b = pair(ctx, "backlog")
+    for i in range(50):
+        b.send(b"%d" % i)
+    arrived(a)
+    assert a.get(zmq.EVENTS) & zmq.POLLIN
+    stream = ZMQStream(a, loop)
+    got = []
+
+    def on_recv(msg: list[bytes]) -> None:
+        got.append(msg[0])
+        if len(got) == 50:
+            loop.stop()
+
+    stream.on_recv(on_recv)
+    loop.start()
+    assert got == [b"%d" % i for i in range(50)]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_reply_queued_by_recv_callback_goes_out_before_the_next_message(
+    ctx: zmq.Context, loop: IOLoop
+) -> None:
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.bind("inproc://rep-order")
+    rep = ctx.socket(zmq.REP)
+    rep.connect("inproc://rep-order")
+    for i in range(3):
+        dealer.send_multipart([b"", b"%d" % i])
+    stream = ZMQStream(rep, loop)
+    stream.on_recv(lambda msg: stream.send_multipart([b"re" + msg[0]]))
+    answers = []
+
+    def collect() -> None:
+        for _ in range(3):
+            answers.append(dealer.recv_multipart())
+        loop.stop()
+
+    helper = gevent.spawn(collect)
+    loop.start()
+    helper.get(timeout=LIMIT)
+    assert answers == [[b"", b"re0"], [b"", b"re1"], [b"", b"re2"]]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_on_recv_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "recv-stream")
+    stream = ZMQStream(a, loop)
+    got = []
+    stream.on_recv_stream(lambda s, msg: (got.append((s, msg)), loop.stop()))
+    assert stream.receiving()
+    b.send_multipart([b"one", b"two"])
+    loop.start()
+    assert got == [(stream, [b"one", b"two"])]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_on_recv_copy_false_gives_frames(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "frames")
+    stream = ZMQStream(a, loop)
+    got = []
+    stream.on_recv(lambda msg: (got.extend(msg), loop.stop()), copy=False)
+    b.send(b"payload")
+    loop.start()
+    assert len(got) == 1 and isinstance(got[0], zmq.Frame)
+    assert got[0].bytes == b"payload"
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_send_helpers_and_on_send_callbacks(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "send-helpers")
+    stream = ZMQStream(a, loop)
+    sent: list[Any] = []
+    stream.on_send(lambda msg, status: sent.append(("on_send", msg, status)))
+    stream.send(b"raw")
+    stream.send_string("text")
+    stream.send_json({"k": 1})
+    stream.send_pyobj(("py", 2))
+    stream.send_multipart([b"multi", b"part"])
+    assert stream.sending()
+    received = []
+
+    def reader() -> None:
+        received.append(b.recv())
+        received.append(b.recv_string())
+        received.append(b.recv_json())
+        received.append(b.recv_pyobj())
+        received.append(b.recv_multipart())
+        loop.stop()
+
+    worker = gevent.spawn(reader)
+    loop.start()
+    worker.get(timeout=LIMIT)
+    assert received == [b"raw", "text", {"k": 1}, ("py", 2), [b"multi", b"part"]]
+    assert [entry[1] for entry in sent] == [
+        [b"raw"],
+        [b"text"],
+        [jsonapi.dumps({"k": 1})],
+        sent[3][1],
+        [b"multi", b"part"],
+    ]
+    assert all(entry[2] is None for entry in sent)
+    assert not stream.sending()
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_on_send_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "send-stream")
+    stream = ZMQStream(a, loop)
+    calls: list[Any] = []
+    stream.on_send_stream(lambda s, msg, status: (calls.append((s, msg)), loop.stop()))
+    stream.send(b"first")
+    loop.start()
+    assert calls == [(stream, [b"first"])]
+    assert b.recv() == b"first"
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_send_callback_replaces_on_send_as_in_pyzmq(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "send-callback")
+    stream = ZMQStream(a, loop)
+    calls: list[Any] = []
+    stream.on_send(lambda msg, status: calls.append(("on_send", msg)))
+    stream.send(b"first", callback=lambda msg, status: calls.append(("given", msg)))
+    stream.send(b"second")
+    spin(loop)
+    assert calls == [("given", [b"first"]), ("given", [b"second"])]
+    assert b.recv_multipart() == [b"first"]
+    assert b.recv_multipart() == [b"second"]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_async_on_recv_callback(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "async-recv")
+    stream = ZMQStream(a, loop)
+
+    async def handle(msg: list[bytes]) -> None:
+        await asyncio.sleep(0)
+        stream.send_multipart([b"re:" + msg[0]])
+
+    stream.on_recv(handle)
+    got = []
+
+    def peer() -> None:
+        b.send(b"q")
+        got.append(b.recv())
+        loop.stop()
+
+    worker = gevent.spawn(peer)
+    loop.start()
+    worker.get(timeout=LIMIT)
+    assert got == [b"re:q"]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_on_recv_callback_may_block_greenly(ctx: zmq.Context, loop: IOLoop) -> None:
+    # A broker: the stream's callback asks a worker greenlet with a blocking
+    # green REQ round trip, then answers the client.
+    front, client = pair(ctx, "broker-front")
+    backend = ctx.socket(zmq.REQ)
+    backend.bind("inproc://broker-back")
+    worker_sock = ctx.socket(zmq.REP)
+    worker_sock.connect("inproc://broker-back")
+    stream = ZMQStream(front, loop)
+
+    def on_request(msg: list[bytes]) -> None:
+        backend.send(msg[0])
+        stream.send(backend.recv())  # blocks the loop's greenlet only
+
+    def worker() -> None:
+        while True:
+            worker_sock.send(worker_sock.recv().upper())
+
+    stream.on_recv(on_request)
+    answers = []
+
+    def run_client() -> None:
+        for word in (b"a", b"b", b"c"):
+            client.send(word)
+            answers.append(client.recv())
+        loop.stop()
+
+    helpers = [gevent.spawn(worker), gevent.spawn(run_client)]
+    loop.start()
+    helpers[1].get(timeout=LIMIT)
+    helpers[0].kill()
+    assert answers == [b"A", b"B", b"C"]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_stream_created_from_another_greenlet_while_loop_idles(
+    ctx: zmq.Context, loop: IOLoop
+) -> None:
+    a, b = pair(ctx, "late-stream")
+    got = Event()
+    started = Event()
+    loop.add_callback(started.set)
+    runner = gevent.spawn(loop.start)
+    assert started.wait(LIMIT)
+    stream = ZMQStream(a, loop)  # registered while the loop sleeps
+    stream.on_recv(lambda msg: got.set())
+    b.send(b"x")
+    assert got.wait(LIMIT), "stream made from another greenlet never received"
+    loop.stop()
+    runner.get(timeout=LIMIT)
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_stop_on_recv_pauses_and_on_recv_resumes(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "pause")
+    stream = ZMQStream(a, loop)
+    got = []
+    stream.on_recv(got.append)
+    stream.stop_on_recv()
+    assert not stream.receiving()
+    b.send(b"held")
+    arrived(a)
+    spin(loop)
+    assert got == []
+    stream.on_recv(lambda msg: (got.append(msg), loop.stop()))
+    loop.start()
+    assert got == [[b"held"]]
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_stop_on_send_drops_the_callback_not_the_message(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "no-send-callback")
+    stream = ZMQStream(a, loop)
+    calls = []
+    stream.on_send(lambda msg, status: calls.append(msg))
+    stream.stop_on_send()
+    stream.send(b"quiet")
+    spin(loop)
+    assert b.recv() == b"quiet"
+    assert calls == []
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_stop_on_err_is_pyzmqs_deprecated_no_op(
+    ctx: zmq.Context, loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair(ctx, "on-err")
+    stream = ZMQStream(a, loop)
+    with caplog.at_level(logging.WARNING, logger="tornado.general"):
+        stream.on_err(lambda *args: None)
+        stream.stop_on_err()
+    assert sum("on_err does nothing" in r.getMessage() for r in caplog.records) == 2
+    # The stream still works.
+    stream.on_recv(lambda msg: loop.stop())
+    b.send(b"x")
+    loop.start()
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_flush_recv_with_limit(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "flush-recv")
+    stream = ZMQStream(a, loop)
+    got = []
+    stream.on_recv(got.append)
+    for i in range(5):
+        b.send(b"%d" % i)
+    arrived(a)
+    assert stream.flush(zmq.POLLIN, limit=2) == 2
+    assert got == [[b"0"], [b"1"]]
+    assert stream.flush(zmq.POLLIN) == 3
+    assert got == [[b"%d" % i] for i in range(5)]
+    assert stream.flush() == 0
+    # flush registers on a green poller; nothing may stay registered
+    # (every send/recv would pay a readiness re-check for it).
+    assert stream.poller.sockets == []
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_flush_send_sends_queued_messages_now(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "flush-send")
+    stream = ZMQStream(a, loop)
+    sent = []
+    stream.on_send(lambda msg, status: sent.append(msg))
+    stream.send(b"one")
+    stream.send(b"two")
+    assert stream.flush(zmq.POLLOUT) == 2  # without running the loop
+    assert sent == [[b"one"], [b"two"]]
+    assert b.recv() == b"one"
+    assert b.recv() == b"two"
+    assert not stream.sending()
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_close_runs_close_callback_and_closes_socket(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, _ = pair(ctx, "close")
+    stream = ZMQStream(a, loop)
+    closed = []
+    stream.set_close_callback(lambda: closed.append(True))
+    assert not stream.closed()
+    stream.close(linger=0)
+    assert closed == [True]
+    assert stream.closed()
+    assert a.closed
+    with pytest.raises(OSError):
+        stream.on_recv(lambda msg: None)
+
+
+@pytest.mark.timeout(10)
+def test_closing_the_socket_underneath_closes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, _ = pair(ctx, "close-under")
+    stream = ZMQStream(a, loop)
+    closed = []
+    stream.set_close_callback(lambda: closed.append(True))
+    loop.remove_handler(a)  # what the stream would do, before the fd goes
+    a.close()
+    with pytest.warns(UserWarning):
+        assert stream.closed()
+    assert closed == [True]
+
+
+@pytest.mark.timeout(10)
+def test_close_from_inside_on_recv(ctx: zmq.Context, loop: IOLoop) -> None:
+    a, b = pair(ctx, "close-inside")
+    stream = ZMQStream(a, loop)
+    got = []
+
+    def on_recv(msg: list[bytes]) -> None:
+        got.append(msg)
+        stream.close()
+        loop.stop()
+
+    stream.on_recv(on_recv)
+    b.send(b"last")
+    b.send(b"never")
+    loop.start()
+    assert got == [[b"last"]]
+    assert stream.closed()
+
+
+@pytest.mark.timeout(10)
+def test_plain_pyzmq_socket_works_too(loop: IOLoop) -> None:
+    import zmq as plain_zmq
+
+    plain_ctx = plain_zmq.Context()
+    a = plain_ctx.socket(plain_zmq.PAIR)
+    a.bind("inproc://plain")
+    b = plain_ctx.socket(plain_zmq.PAIR)
+    b.connect("inproc://plain")
+    try:
+        stream = ZMQStream(a, loop)
+        got = []
+        stream.on_recv(lambda msg: (got.append(msg), loop.stop()))
+        b.send(b"plain")
+        loop.start()
+        assert got == [[b"plain"]]
+        stream.close()
+    finally:
+        plain_ctx.destroy(linger=0)
