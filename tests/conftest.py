@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,11 +28,36 @@ def no_missed_edges() -> Iterator[None]:
     assert zmq.statistics().missed_edges == before, "the sweeper found a lost wakeup"
 
 
+class KeepingContext(zmq.Context):
+    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
+
+    kept: list[zmq.Socket]
+
+    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
+        sock = super().socket(*args, **kwargs)
+        self.kept.append(sock)
+        return sock
+
+
 @pytest.fixture
 def ctx() -> Iterator[zmq.Context]:
-    context = zmq.Context()
+    context = KeepingContext()
+    context.kept = []
     yield context
     context.destroy(linger=0)
+
+
+@pytest.fixture
+def loop() -> Iterator[Any]:
+    """A green IOLoop (the eventloop extra), closed after the test."""
+    pytest.importorskip("tornado")
+    from green_zmq.eventloop.ioloop import IOLoop
+
+    io_loop = IOLoop()
+    yield io_loop
+    if not io_loop.asyncio_loop.is_closed():
+        io_loop.close()
+    IOLoop.clear_current()
 
 
 @pytest.fixture

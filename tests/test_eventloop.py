@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import gevent
 import greenlet
@@ -25,6 +24,7 @@ import pytest
 from gevent.event import Event
 
 import green_zmq as zmq
+from helpers import pair
 
 pytest.importorskip("tornado")
 
@@ -41,49 +41,6 @@ from green_zmq.eventloop.ioloop import (  # noqa: E402
 
 # Long enough never to fire on a working loop; short enough to fail fast.
 LIMIT = 5.0
-
-
-@pytest.fixture(autouse=True)
-def no_missed_edges() -> Iterator[None]:
-    before = zmq.statistics().missed_edges
-    yield
-    assert zmq.statistics().missed_edges == before
-
-
-class KeepingContext(zmq.Context):
-    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
-
-    kept: list[zmq.Socket]
-
-    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
-        sock = super().socket(*args, **kwargs)
-        self.kept.append(sock)
-        return sock
-
-
-@pytest.fixture
-def ctx() -> Iterator[zmq.Context]:
-    context = KeepingContext()
-    context.kept = []
-    yield context
-    context.destroy(linger=0)
-
-
-@pytest.fixture
-def loop() -> Iterator[IOLoop]:
-    io_loop = IOLoop()
-    yield io_loop
-    if not io_loop.asyncio_loop.is_closed():
-        io_loop.close()
-    IOLoop.clear_current()
-
-
-def pair(ctx: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket]:
-    a = ctx.socket(zmq.PAIR)
-    a.bind(f"inproc://{name}")
-    b = ctx.socket(zmq.PAIR)
-    b.connect(f"inproc://{name}")
-    return a, b
 
 
 @contextlib.contextmanager
@@ -192,7 +149,7 @@ def test_pyzmq_green_eventloop_import_paths_exist() -> None:
 
 @pytest.mark.timeout(10)
 def test_other_greenlets_progress_while_loop_runs(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "progress")
+    a, b = pair(ctx)
     seen_running = []
 
     def ping() -> None:
@@ -214,7 +171,7 @@ def test_other_greenlets_progress_while_loop_runs(ctx: zmq.Context, loop: IOLoop
 
 @pytest.mark.timeout(10)
 def test_callback_may_block_greenly_without_deadlock(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "blocking-callback")
+    a, b = pair(ctx)
     about_to_block = Event()
     got = []
 
@@ -539,7 +496,7 @@ def test_asyncio_run_in_another_greenlet_while_loop_runs(loop: IOLoop) -> None:
 
 @pytest.mark.timeout(10)
 def test_two_loops_in_two_greenlets_each_see_their_own(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "two-loops")
+    a, b = pair(ctx)
     second = IOLoop(make_current=False)
     waiting = Event()
     log = []
@@ -695,7 +652,7 @@ def test_fd_handlers_add_update_remove(loop: IOLoop) -> None:
 
 @pytest.mark.timeout(10)
 def test_zmq_socket_handler_gets_socket_and_read(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "handler")
+    a, b = pair(ctx)
     got = []
 
     def handler(sock: zmq.Socket, mask: int) -> None:
@@ -796,7 +753,7 @@ def test_delayed_callback_rejects_negative_time() -> None:
 
 @pytest.mark.timeout(10)
 def test_zmq_poller_masks_and_seconds(ctx: zmq.Context) -> None:
-    a, b = pair(ctx, "poller")
+    a, b = pair(ctx)
     poller = ZMQPoller()
     poller.register(a, IOLoop.READ)
     assert poller.poll(0) == []
@@ -815,7 +772,7 @@ def test_zmq_poller_masks_and_seconds(ctx: zmq.Context) -> None:
 
 @pytest.mark.timeout(10)
 def test_zmq_poller_times_out_with_nothing_ready(ctx: zmq.Context) -> None:
-    a, _ = pair(ctx, "poller-timeout")
+    a, _ = pair(ctx)
     poller = ZMQPoller()
     poller.register(a, IOLoop.READ)
     assert poller.poll(0.01) == []
@@ -824,7 +781,7 @@ def test_zmq_poller_times_out_with_nothing_ready(ctx: zmq.Context) -> None:
 
 @pytest.mark.timeout(10)
 def test_zmq_poller_wait_blocks_only_the_calling_greenlet(ctx: zmq.Context) -> None:
-    a, b = pair(ctx, "poller-green")
+    a, b = pair(ctx)
     poller = ZMQPoller()
     poller.register(a, IOLoop.READ)
     parked = zmq.statistics().parked

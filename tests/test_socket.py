@@ -129,55 +129,66 @@ def test_noblock_raises_again_like_plain_pyzmq(ctx):
 
 
 def errors_of(module, action):
-    """The exception type, errno and text an action raises with a module's sockets."""
+    """The exception type, errno and text an action raises with a module's sockets.
+
+    The action gets a function that makes sockets; all are closed afterwards.
+    """
     context = module.Context()
+    made = []
+
+    def make(kind):
+        made.append(context.socket(kind))
+        return made[-1]
+
     try:
-        action(context)
+        action(make)
     except Exception as exc:
         return type(exc).__name__, getattr(exc, "errno", None), str(exc)
     finally:
-        context.destroy(linger=0)
+        for s in made:
+            s.close(linger=0)
+        context.term()
     return None
 
 
-def _closed_send(context):
-    s = context.socket(plain_zmq.PUSH)
+def _closed_send(make):
+    s = make(plain_zmq.PUSH)
     s.close()
     s.send(b"x")
 
 
-def _closed_recv(context):
-    s = context.socket(plain_zmq.PULL)
+def _closed_recv(make):
+    s = make(plain_zmq.PULL)
     s.close()
     s.recv()
 
 
-def _req_recv_first(context):
-    context.socket(plain_zmq.REQ).recv()
+def _req_recv_first(make):
+    make(plain_zmq.REQ).recv()
 
 
-def _rep_send_first(context):
-    context.socket(plain_zmq.REP).send(b"x")
+def _rep_send_first(make):
+    make(plain_zmq.REP).send(b"x")
 
 
-def _unicode_send(context):
-    context.socket(plain_zmq.PUSH).send("text")
+def _unicode_send(make):
+    make(plain_zmq.PUSH).send("text")
 
 
-def _bad_multipart(context):
-    context.socket(plain_zmq.PUSH).send_multipart([b"ok", 42])
+def _bad_multipart(make):
+    make(plain_zmq.PUSH).send_multipart([b"ok", 42])
 
 
-def _empty_multipart(context):
-    context.socket(plain_zmq.PUSH).send_multipart([])
+def _empty_multipart(make):
+    make(plain_zmq.PUSH).send_multipart([])
 
 
-def _routing_id_without_draft(context):
-    context.socket(plain_zmq.PUSH).send(b"x", routing_id=1)
+def _routing_id_without_draft(make):
+    make(plain_zmq.PUSH).send(b"x", routing_id=1)
 
 
-def _closed_poll(context):
-    s = context.socket(plain_zmq.PULL)
+def _closed_poll(make):
+    s = make(plain_zmq.PULL)
     s.close()
     s.poll(0)
 
@@ -239,8 +250,8 @@ def test_sndtimeo_raises_again_after_the_timeout(ctx):
 
 
 def test_rcvtimeo_matches_plain_pyzmq_exception():
-    def timed_out(context):
-        s = context.socket(plain_zmq.PULL)
+    def timed_out(make):
+        s = make(plain_zmq.PULL)
         s.rcvtimeo = 10
         s.recv()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -12,6 +11,7 @@ import pytest
 from gevent.event import Event
 
 import green_zmq as zmq
+from helpers import pair
 
 pytest.importorskip("tornado")
 
@@ -21,49 +21,6 @@ from green_zmq.eventloop.ioloop import IOLoop  # noqa: E402
 from green_zmq.eventloop.zmqstream import ZMQStream  # noqa: E402
 
 LIMIT = 5.0
-
-
-@pytest.fixture(autouse=True)
-def no_missed_edges() -> Iterator[None]:
-    before = zmq.statistics().missed_edges
-    yield
-    assert zmq.statistics().missed_edges == before
-
-
-class KeepingContext(zmq.Context):
-    """Holds its sockets until destroy(), so none is collected unclosed mid-test."""
-
-    kept: list[zmq.Socket]
-
-    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:  # type: ignore[override]
-        sock = super().socket(*args, **kwargs)
-        self.kept.append(sock)
-        return sock
-
-
-@pytest.fixture
-def ctx() -> Iterator[zmq.Context]:
-    context = KeepingContext()
-    context.kept = []
-    yield context
-    context.destroy(linger=0)
-
-
-@pytest.fixture
-def loop() -> Iterator[IOLoop]:
-    io_loop = IOLoop()
-    yield io_loop
-    if not io_loop.asyncio_loop.is_closed():
-        io_loop.close()
-    IOLoop.clear_current()
-
-
-def pair(ctx: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket]:
-    a = ctx.socket(zmq.PAIR)
-    a.bind(f"inproc://{name}")
-    b = ctx.socket(zmq.PAIR)
-    b.connect(f"inproc://{name}")
-    return a, b
 
 
 def spin(io_loop: IOLoop, iterations: int = 20) -> None:
@@ -112,7 +69,7 @@ def test_backlog_whose_edge_was_consumed_is_still_received(
 ) -> None:
     # The FD will not fire again for messages already there once EVENTS
     # was read (DESIGN.md fact 1): the stream must look by itself.
-    a, b = pair(ctx, "backlog")
+    a, b = pair(ctx)
     for i in range(50):
         b.send(b"%d" % i)
     arrived(a)
@@ -159,7 +116,7 @@ def test_reply_queued_by_recv_callback_goes_out_before_the_next_message(
 
 @pytest.mark.timeout(10)
 def test_on_recv_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "recv-stream")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     got = []
     stream.on_recv_stream(lambda s, msg: (got.append((s, msg)), loop.stop()))
@@ -172,7 +129,7 @@ def test_on_recv_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> Non
 
 @pytest.mark.timeout(10)
 def test_on_recv_copy_false_gives_frames(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "frames")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     got = []
     stream.on_recv(lambda msg: (got.extend(msg), loop.stop()), copy=False)
@@ -185,7 +142,7 @@ def test_on_recv_copy_false_gives_frames(ctx: zmq.Context, loop: IOLoop) -> None
 
 @pytest.mark.timeout(10)
 def test_send_helpers_and_on_send_callbacks(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "send-helpers")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     sent: list[Any] = []
     stream.on_send(lambda msg, status: sent.append(("on_send", msg, status)))
@@ -223,7 +180,7 @@ def test_send_helpers_and_on_send_callbacks(ctx: zmq.Context, loop: IOLoop) -> N
 
 @pytest.mark.timeout(10)
 def test_on_send_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "send-stream")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     calls: list[Any] = []
     stream.on_send_stream(lambda s, msg, status: (calls.append((s, msg)), loop.stop()))
@@ -236,7 +193,7 @@ def test_on_send_stream_passes_the_stream(ctx: zmq.Context, loop: IOLoop) -> Non
 
 @pytest.mark.timeout(10)
 def test_send_callback_replaces_on_send_as_in_pyzmq(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "send-callback")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     calls: list[Any] = []
     stream.on_send(lambda msg, status: calls.append(("on_send", msg)))
@@ -251,7 +208,7 @@ def test_send_callback_replaces_on_send_as_in_pyzmq(ctx: zmq.Context, loop: IOLo
 
 @pytest.mark.timeout(10)
 def test_async_on_recv_callback(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "async-recv")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
 
     async def handle(msg: list[bytes]) -> None:
@@ -277,7 +234,7 @@ def test_async_on_recv_callback(ctx: zmq.Context, loop: IOLoop) -> None:
 def test_on_recv_callback_may_block_greenly(ctx: zmq.Context, loop: IOLoop) -> None:
     # A broker: the stream's callback asks a worker greenlet with a blocking
     # green REQ round trip, then answers the client.
-    front, client = pair(ctx, "broker-front")
+    front, client = pair(ctx)
     backend = ctx.socket(zmq.REQ)
     backend.bind("inproc://broker-back")
     worker_sock = ctx.socket(zmq.REP)
@@ -313,7 +270,7 @@ def test_on_recv_callback_may_block_greenly(ctx: zmq.Context, loop: IOLoop) -> N
 def test_stream_created_from_another_greenlet_while_loop_idles(
     ctx: zmq.Context, loop: IOLoop
 ) -> None:
-    a, b = pair(ctx, "late-stream")
+    a, b = pair(ctx)
     got = Event()
     started = Event()
     loop.add_callback(started.set)
@@ -330,7 +287,7 @@ def test_stream_created_from_another_greenlet_while_loop_idles(
 
 @pytest.mark.timeout(10)
 def test_stop_on_recv_pauses_and_on_recv_resumes(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "pause")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     got = []
     stream.on_recv(got.append)
@@ -348,7 +305,7 @@ def test_stop_on_recv_pauses_and_on_recv_resumes(ctx: zmq.Context, loop: IOLoop)
 
 @pytest.mark.timeout(10)
 def test_stop_on_send_drops_the_callback_not_the_message(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "no-send-callback")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     calls = []
     stream.on_send(lambda msg, status: calls.append(msg))
@@ -364,7 +321,7 @@ def test_stop_on_send_drops_the_callback_not_the_message(ctx: zmq.Context, loop:
 def test_stop_on_err_is_pyzmqs_deprecated_no_op(
     ctx: zmq.Context, loop: IOLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    a, b = pair(ctx, "on-err")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     with caplog.at_level(logging.WARNING, logger="tornado.general"):
         stream.on_err(lambda *args: None)
@@ -379,7 +336,7 @@ def test_stop_on_err_is_pyzmqs_deprecated_no_op(
 
 @pytest.mark.timeout(10)
 def test_flush_recv_with_limit(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "flush-recv")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     got = []
     stream.on_recv(got.append)
@@ -399,7 +356,7 @@ def test_flush_recv_with_limit(ctx: zmq.Context, loop: IOLoop) -> None:
 
 @pytest.mark.timeout(10)
 def test_flush_send_sends_queued_messages_now(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "flush-send")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     sent = []
     stream.on_send(lambda msg, status: sent.append(msg))
@@ -415,7 +372,7 @@ def test_flush_send_sends_queued_messages_now(ctx: zmq.Context, loop: IOLoop) ->
 
 @pytest.mark.timeout(10)
 def test_close_runs_close_callback_and_closes_socket(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, _ = pair(ctx, "close")
+    a, _ = pair(ctx)
     stream = ZMQStream(a, loop)
     closed = []
     stream.set_close_callback(lambda: closed.append(True))
@@ -430,7 +387,7 @@ def test_close_runs_close_callback_and_closes_socket(ctx: zmq.Context, loop: IOL
 
 @pytest.mark.timeout(10)
 def test_closing_the_socket_underneath_closes_the_stream(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, _ = pair(ctx, "close-under")
+    a, _ = pair(ctx)
     stream = ZMQStream(a, loop)
     closed = []
     stream.set_close_callback(lambda: closed.append(True))
@@ -443,7 +400,7 @@ def test_closing_the_socket_underneath_closes_the_stream(ctx: zmq.Context, loop:
 
 @pytest.mark.timeout(10)
 def test_close_from_inside_on_recv(ctx: zmq.Context, loop: IOLoop) -> None:
-    a, b = pair(ctx, "close-inside")
+    a, b = pair(ctx)
     stream = ZMQStream(a, loop)
     got = []
 
