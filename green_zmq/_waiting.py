@@ -420,7 +420,8 @@ class SocketWaiting:
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
         turn = _Turn()
         queue.append(turn)
-        self.registry.contended.add(self)
+        if self.interests:
+            self.registry.contended.add(self)
         self._enter()
         try:
             while True:
@@ -441,7 +442,8 @@ class SocketWaiting:
                     return result
         finally:
             queue.remove(turn)
-            self._update_contended()
+            if self.interests:
+                self._update_contended()
             self._leave(socket)
 
     def add_interest(self, interest: Interest) -> None:
@@ -488,7 +490,9 @@ class SocketWaiting:
             )
 
     def _update_contended(self) -> None:
-        if self.readers or self.writers or len(self.interests) > 1:
+        # Only pollers look at this set, so a socket without one is never in it.
+        interests = self.interests
+        if interests and (self.readers or self.writers or len(interests) > 1):
             self.registry.contended.add(self)
         else:
             self.registry.contended.discard(self)
