@@ -18,6 +18,7 @@ import zmq
 from gevent import getcurrent
 from gevent.hub import get_hub
 
+from ._tracker import green_tracker
 from ._waiting import SocketWaiting
 from .poll import Poller
 
@@ -92,15 +93,17 @@ class Socket(zmq.Socket):
         group: str | None = None,
     ) -> Any:
         """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
-        if routing_id is not None or group is not None:
-            # pyzmq's own send attaches these to a Frame; only the waiting is ours.
-            return self._green_call(
+        if track or routing_id is not None or group is not None:
+            # pyzmq's own send attaches these to a Frame; only the waiting is
+            # ours, and the tracker, so that waiting on it is green too.
+            result = self._green_call(
                 True,
                 lambda f: _sugar_send(
                     self, data, f, copy=copy, track=track, routing_id=routing_id, group=group
                 ),
                 _int_flags(flags),
             )
+            return green_tracker(result) if track else result
         # The rest of this method is _green_call inlined: it is the hot path.
         flags = _int_flags(flags)
         if flags & _NOBLOCK:
@@ -150,7 +153,8 @@ class Socket(zmq.Socket):
             self.send(msg_parts[0], more, copy=copy, track=track)
             for part in msg_parts[1:last]:
                 self._send_rest(part, more, copy, track)
-            return self._send_rest(msg_parts[last], flags, copy, track)
+            result = self._send_rest(msg_parts[last], flags, copy, track)
+            return green_tracker(result) if track else result
         return self.send(msg_parts[last], flags, copy=copy, track=track)
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
