@@ -1,4 +1,4 @@
-"""The rest of pyzmq's surface, green: monitors, trackers, shadows.
+"""The rest of pyzmq's surface, green: monitors, trackers, shadows, fork.
 
 "Cooperative" is tested the same way throughout: a greenlet waits, and the
 event it waits for can only happen if the test's own greenlet keeps running
@@ -282,3 +282,127 @@ def test_context_shadow_makes_green_sockets(plain_pair: Any) -> None:
     assert_waits_cooperatively(a, b)
     a.close()
     b.close()
+
+
+# -- fork --------------------------------------------------------------------
+
+_FORK_PRELUDE = """
+import os, signal, sys
+import gevent
+import green_zmq as zmq
+
+ctx = zmq.Context()
+a = ctx.socket(zmq.PAIR)
+b = ctx.socket(zmq.PAIR)
+a.bind("inproc://forked")
+b.connect("inproc://forked")
+
+def fails_for_fork(call):
+    try:
+        call()
+    except RuntimeError as e:
+        return "fork" in str(e)
+    return False
+
+def child_checks():
+    # If the child hangs after all, it must not outlive the test: the
+    # subprocess timeout only ends the parent.
+    signal.alarm(20)
+    checks = {
+        "recv": fails_for_fork(b.recv),
+        "recv NOBLOCK": fails_for_fork(lambda: b.recv(zmq.NOBLOCK)),
+        "send": fails_for_fork(lambda: a.send(b"from the child")),
+        "poll": fails_for_fork(lambda: b.poll(1000)),
+        "EVENTS": fails_for_fork(lambda: b.get(zmq.EVENTS)),
+        "connect": fails_for_fork(lambda: a.connect("inproc://elsewhere")),
+        "Context.socket": fails_for_fork(lambda: ctx.socket(zmq.PAIR)),
+    }
+    # Dropping inherited objects is allowed, as in pyzmq: it must not hang.
+    a.close()
+    ctx.term()
+    # A context of the child's own works.
+    own = zmq.Context()
+    x, y = own.socket(zmq.PAIR), own.socket(zmq.PAIR)
+    x.bind("inproc://child")
+    y.connect("inproc://child")
+    y.send(b"child's own")
+    checks["own context"] = x.recv() == b"child's own"
+    x.close(); y.close(); own.term()
+    return checks
+
+def parent_still_works():
+    a.send(b"after the child")
+    assert b.recv() == b"after the child"
+    a.close(); b.close(); ctx.term()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_os_fork_child_gets_a_clear_error() -> None:
+    out = run_script(
+        _FORK_PRELUDE
+        + """
+pid = os.fork()
+if pid == 0:
+    checks = child_checks()
+    print(checks, flush=True)
+    os._exit(0 if all(checks.values()) else 1)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+parent_still_works()
+print("OK")
+"""
+    )
+    assert out.strip().endswith("OK"), out
+
+
+@pytest.mark.timeout(60)
+def test_gevent_fork_child_gets_a_clear_error() -> None:
+    out = run_script(
+        _FORK_PRELUDE
+        + """
+# A greenlet already waiting when the process forks: in the child its copy
+# must fail, not hang or spin in libzmq.
+parked = gevent.spawn(b.recv)
+gevent.sleep(0)
+pid = gevent.fork()
+if pid == 0:
+    signal.alarm(20)
+    parked.join()
+    checks = child_checks()
+    checks["parked greenlet"] = isinstance(parked.exception, RuntimeError)
+    print(checks, flush=True)
+    os._exit(0 if all(checks.values()) else 1)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+a.send(b"for the parked greenlet")
+assert parked.get() == b"for the parked greenlet"
+parent_still_works()
+print("OK")
+"""
+    )
+    assert out.strip().endswith("OK"), out
+
+
+@pytest.mark.timeout(60)
+def test_multiprocessing_fork_child_gets_a_clear_error() -> None:
+    out = run_script(
+        _FORK_PRELUDE
+        + """
+import multiprocessing
+
+def target():
+    checks = child_checks()
+    print(checks, flush=True)
+    sys.exit(0 if all(checks.values()) else 1)
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("fork").Process(target=target)
+    process.start()
+    process.join()
+    assert process.exitcode == 0, process.exitcode
+    parent_still_works()
+    print("OK")
+"""
+    )
+    assert out.strip().endswith("OK"), out
