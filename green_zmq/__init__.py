@@ -1,10 +1,11 @@
 """green_zmq: ZeroMQ for gevent, blocking only the calling greenlet.
 
 ``import green_zmq as zmq`` instead of ``import zmq``: every public name of
-pyzmq is here, with Context, Socket, Poller, select, device, proxy and
-proxy_steerable replaced by green versions that wait cooperatively and
-otherwise behave exactly like plain pyzmq (timeouts, errors, many greenlets
-per socket). ``green_zmq.devices`` has the background devices, in greenlets.
+pyzmq is here, with Context, Socket, Poller, select, device, proxy,
+proxy_steerable and MessageTracker replaced by green versions that wait
+cooperatively and otherwise behave exactly like plain pyzmq (timeouts,
+errors, many greenlets per socket). ``green_zmq.devices`` has the
+background devices, in greenlets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import zmq as _zmq
 from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replaced below)
 
+from ._tracker import MessageTracker as MessageTracker
 from ._waiting import WaitStatistics, set_sweep_interval, statistics
 from .core import Context as Context
 from .core import Socket as Socket

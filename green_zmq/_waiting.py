@@ -36,6 +36,7 @@ Lifecycle of a :class:`SocketWaiting` (one per socket, made on first wait)::
     FD fires with nobody parked -> watcher stopped (no spinning on an FD
                                    nobody drains)
     close() -> everyone woken, watcher closed
+    fork -> in the child, everyone parked is woken and fails (fork_error)
 
 A sweeper per hub re-reads ``EVENTS`` of sockets with long-parked
 greenlets every :func:`set_sweep_interval` seconds. It is a safety net, not
@@ -64,6 +65,7 @@ __all__ = [
     "PollTurn",
     "SocketWaiting",
     "WaitStatistics",
+    "fork_error",
     "hub_waiting",
     "park",
     "set_sweep_interval",
@@ -220,6 +222,10 @@ def park(turn: _Turn, hub: Any, registry: _HubWaiting, deadline: float | None) -
         turn.waiter = None
         if timer is not None:
             timer.close()
+    if registry.forked:
+        # Parked when the process forked, and this is the child: woken by
+        # _after_fork_in_child so it fails instead of touching libzmq.
+        raise fork_error()
     if result is _TIMED_OUT and not turn.woken:
         raise zmq.Again(zmq.EAGAIN)
     turn.woken = False
@@ -271,6 +277,8 @@ class _HubWaiting:
         self.sweeps = 0
         self.missed_edges = 0
         self.sweep_timer: Any = None
+        # Set in a forked child: every wait on this registry fails.
+        self.forked = False
 
     def add(self, state: SocketWaiting) -> None:
         self.waiting.add(state)
@@ -315,6 +323,35 @@ def hub_waiting(hub: Any) -> _HubWaiting:
     if registry is None:
         registry = _hubs[hub] = _HubWaiting(hub)
     return registry
+
+
+def fork_error() -> RuntimeError:
+    return RuntimeError(
+        "green_zmq context or socket used in a child process created by fork(): "
+        "a zmq context and its sockets belong to the process that created them "
+        "(libzmq's I/O threads do not survive fork). Create a new Context in the child."
+    )
+
+
+def _after_fork_in_child() -> None:
+    # Greenlets parked in the parent were copied into the child with their
+    # watchers, and the child shares the parent's zmq FDs: left alone they
+    # would hang, or wake on the parent's traffic and call libzmq, which in
+    # a forked child answers EINTR forever (pyzmq retries, so it spins).
+    # Wake them to fail with fork_error() (see park), and mark their sockets
+    # closed so the clean-up on their way out (re-checks for the others)
+    # does not call libzmq either. Nothing here calls libzmq; the wakeups
+    # run once the child's hub runs. Sockets made later in the child get a
+    # fresh registry.
+    for registry in list(_hubs.values()):
+        registry.forked = True
+        for state in list(registry.waiting):
+            state.closed = True
+            state.wake_all()
+    _hubs.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def statistics() -> WaitStatistics:

@@ -12,13 +12,16 @@ machinery.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+import weakref
+from typing import Any, Callable, NoReturn
 
 import zmq
 from gevent import getcurrent
 from gevent.hub import get_hub
 
-from ._waiting import SocketWaiting
+from ._tracker import green_tracker
+from ._waiting import SocketWaiting, fork_error
 from .poll import Poller
 
 __all__ = ["Context", "Socket"]
@@ -51,7 +54,11 @@ class Socket(zmq.Socket):
     directions; they are served first come, first served.
 
     A socket belongs to the thread (and so the gevent hub) that created it;
-    waiting on it from another thread raises :class:`RuntimeError`.
+    waiting on it from another thread raises :class:`RuntimeError`. It also
+    belongs to its process: in a child created by fork(), using it (send,
+    recv, poll, options, bind, connect, ...) raises :class:`RuntimeError`,
+    where plain pyzmq would spin forever; ``close()`` is allowed and, as in
+    pyzmq, leaves the parent's socket alone.
     """
 
     _repr_cls = "green_zmq.Socket"
@@ -65,6 +72,7 @@ class Socket(zmq.Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "_green_hub", get_hub())
+        _live_sockets.add(self)
 
     def _waiting(self) -> SocketWaiting:
         state = self._green_waiting
@@ -92,15 +100,17 @@ class Socket(zmq.Socket):
         group: str | None = None,
     ) -> Any:
         """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
-        if routing_id is not None or group is not None:
-            # pyzmq's own send attaches these to a Frame; only the waiting is ours.
-            return self._green_call(
+        if track or routing_id is not None or group is not None:
+            # pyzmq's own send attaches these to a Frame; only the waiting is
+            # ours, and the tracker, so that waiting on it is green too.
+            result = self._green_call(
                 True,
                 lambda f: _sugar_send(
                     self, data, f, copy=copy, track=track, routing_id=routing_id, group=group
                 ),
                 _int_flags(flags),
             )
+            return green_tracker(result) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int(flags)
@@ -164,7 +174,7 @@ class Socket(zmq.Socket):
             self._send_rest(part, more, copy, track)
         result = self._send_rest(msg_parts[last], flags, copy, track)
         self._after_op()
-        return result
+        return green_tracker(result) if track else result
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
         # libzmq accepts the rest of a message whose first frame it took
@@ -332,6 +342,49 @@ class Socket(zmq.Socket):
             state.close()
 
 
+# Fork safety. In a child process created by fork(), libzmq answers every
+# call that processes a socket's commands (recv, EVENTS, poll, bind,
+# connect) with EINTR, and pyzmq retries EINTR forever: the child spins
+# (pyzmq #1330, gevent #236). A check on every call would tax the fast path,
+# so instead the child, right after fork, shadows the entry points of every
+# socket it inherited with one that raises: an instance attribute wins over
+# the class's method, and Python looks there on every call anyway.
+# Greenlets already parked at fork time are failed by _waiting's own hook.
+_live_sockets: weakref.WeakSet[Socket] = weakref.WeakSet()
+
+_INHERITED_ENTRY_POINTS = (
+    "send",
+    "send_multipart",
+    "recv",
+    "recv_multipart",
+    "recv_into",
+    "get",
+    "getsockopt",
+    "poll",
+    "bind",
+    "connect",
+    "unbind",
+    "disconnect",
+    "monitor",
+    "get_monitor_socket",
+    "_waiting",
+)
+
+
+def _refuse_after_fork(*args: Any, **kwargs: Any) -> NoReturn:
+    raise fork_error()
+
+
+def _refuse_inherited_sockets() -> None:
+    for socket in list(_live_sockets):
+        for name in _INHERITED_ENTRY_POINTS:
+            object.__setattr__(socket, name, _refuse_after_fork)
+    _live_sockets.clear()
+
+
+os.register_at_fork(after_in_child=_refuse_inherited_sockets)
+
+
 class Context(zmq.Context[Socket]):
     """A :class:`zmq.Context` that makes green sockets.
 
@@ -340,6 +393,11 @@ class Context(zmq.Context[Socket]):
     its sockets get :class:`zmq.ContextTerminated`, and can close them.
     ``Context.instance()`` is a singleton of its own, distinct from
     ``zmq.Context.instance()``.
+
+    In a child process created by fork(), :meth:`socket` on an inherited
+    context raises :class:`RuntimeError`; :meth:`term` and :meth:`destroy`
+    return at once, leaving the context to the parent, as pyzmq does. Make a
+    new context in the child (``Context.instance()`` does that by itself).
     """
 
     _socket_class = Socket
@@ -348,6 +406,25 @@ class Context(zmq.Context[Socket]):
     _instance_pid = None
 
     _green_finalizing = False
+    # The process that made the context (None if our __init__ was skipped).
+    _green_pid: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "_green_pid", os.getpid())
+
+    def _forked(self) -> bool:
+        return self._green_pid is not None and self._green_pid != os.getpid()
+
+    def socket(self, socket_type: int, *args: Any, **kwargs: Any) -> Any:
+        """Create a green socket, as :meth:`zmq.Context.socket`.
+
+        In a child process created by fork() this raises :class:`RuntimeError`
+        instead of creating a socket whose I/O would never happen.
+        """
+        if self._forked():
+            raise fork_error()
+        return super().socket(socket_type, *args, **kwargs)
 
     def __del__(self) -> None:
         # A finalizer must not switch greenlets: terminate in place.
@@ -357,6 +434,12 @@ class Context(zmq.Context[Socket]):
     def term(self) -> None:
         """Terminate the context, blocking only the calling greenlet."""
         hub = get_hub()
+        if self._forked():
+            # pyzmq leaves a context inherited through fork alone (terminating
+            # it is the parent's job) and returns at once; so do we, without
+            # relying on the threadpool in the child.
+            super().term()
+            return
         if self._green_finalizing or getcurrent() is hub:
             # No greenlet to block (finalizer, or the hub itself): as pyzmq does.
             super().term()

@@ -24,7 +24,15 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 from zmq.backend import zmq_poll
 
-from ._waiting import Interest, PollTurn, SocketWaiting, hub_waiting, park, wake_in_hub
+from ._waiting import (
+    Interest,
+    PollTurn,
+    SocketWaiting,
+    fork_error,
+    hub_waiting,
+    park,
+    wake_in_hub,
+)
 
 __all__ = ["Poller", "select"]
 
@@ -80,6 +88,9 @@ class Poller(zmq.Poller):
 
         ``None`` or a negative timeout waits forever; ``0`` never blocks.
         """
+        if self._registry.forked:
+            # Inherited through fork: libzmq would answer EINTR forever.
+            raise fork_error()
         if timeout is None or timeout < 0:
             ms = -1
         else:

@@ -1,0 +1,1 @@
+"""Green counterparts of :mod:`zmq.utils` modules whose use can wait (``monitor``)."""
