@@ -38,14 +38,6 @@ _HANDSHAKE_EVENTS = (
 
 
 @pytest.fixture
-def ctx() -> Iterator[zmq.Context]:
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
-    assert zmq.statistics().missed_edges == 0
-
-
-@pytest.fixture
 def auth(ctx: zmq.Context) -> Iterator[GreenAuthenticator]:
     authenticator = GreenAuthenticator(ctx)
     authenticator.start()

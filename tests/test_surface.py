@@ -32,14 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 BIG = b"x" * (4 * plain_zmq.COPY_THRESHOLD)
 
 
-@pytest.fixture
-def ctx() -> Iterator[zmq.Context]:
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
-    assert zmq.statistics().missed_edges == 0
-
-
 def waiting_greenlet(wait: Callable[[], Any]) -> gevent.Greenlet:
     """Spawn ``wait`` and return once it is parked (or finished)."""
     started = gevent.event.Event()
