@@ -47,6 +47,9 @@ _WRITE = 2
 _real_poll = get_original("select", "poll")
 _FD_READABLE = 1
 
+# Pollers of up to this many registrations check them all every time.
+_FEW = 4
+
 
 class Poller(zmq.Poller):
     """A :class:`zmq.Poller` whose :meth:`poll` blocks only the calling greenlet.
@@ -122,20 +125,27 @@ class Poller(zmq.Poller):
             for watcher in watchers:
                 watcher.stop()
 
-    def _ready_now(self) -> list[tuple[Any, int]]:
+    def _to_check(self) -> list[tuple[Any, int]]:
         # Only what may have changed: green sockets marked dirty or whose
         # FD is signalled (the hub may not have run since), and the rest.
         # Registration order is kept, as plain pyzmq reports it.
+        sockets = self.sockets
+        if len(sockets) <= _FEW:
+            # Looking at a few sockets costs less than finding out which.
+            return sockets
         dirty = self._turn.dirty
         if self._key_by_fd:
             key_by_fd = self._key_by_fd
             dirty.update(key_by_fd[fd] for fd, _ in self._signalled.poll(0))
-        if len(dirty) + len(self._always) >= len(self.sockets):
-            items = self.sockets
-        else:
-            where = self._map
-            positions = sorted(where[key] for key in (*dirty, *self._always) if key in where)
-            items = [self.sockets[i] for i in positions]
+        if len(dirty) + len(self._always) >= len(sockets):
+            return sockets
+        where = self._map
+        positions = sorted(where[key] for key in (*dirty, *self._always) if key in where)
+        return [sockets[i] for i in positions]
+
+    def _ready_now(self) -> list[tuple[Any, int]]:
+        items = self._to_check()
+        dirty = self._turn.dirty
         ready = zmq_poll(items, 0) if items else []
         green = self._green
         if dirty:

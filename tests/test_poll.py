@@ -285,9 +285,12 @@ def test_unregister_and_collection_release_the_sockets(ctx):
     assert b._green_waiting.waiting == 0
 
 
-def test_a_message_that_arrived_before_the_hub_ran_is_reported_at_once(ctx, no_sweeper):
+@pytest.mark.parametrize("idle", [0, 8], ids=["few sockets", "many sockets"])
+def test_a_message_that_arrived_before_the_hub_ran_is_reported_at_once(ctx, no_sweeper, idle):
     a, b = pair(ctx)
     poller = zmq.Poller()
+    for _ in range(idle):
+        poller.register(pair(ctx)[1], zmq.POLLIN)
     poller.register(b, zmq.POLLIN)
     assert poller.poll(0) == []
     a.send(b"no yield in between")
