@@ -13,6 +13,13 @@ from __future__ import annotations
 import zmq as _zmq
 from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replaced below)
 
+# pyzmq's submodules, as attributes (``zmq.error.ZMQError`` works); ``utils``
+# is green_zmq's own package (its monitor helpers wait cooperatively).
+from zmq import backend as backend
+from zmq import constants as constants
+from zmq import error as error
+from zmq import sugar as sugar
+
 from ._tracker import MessageTracker as MessageTracker
 from ._waiting import WaitStatistics, set_sweep_interval, statistics
 from .core import Context as Context

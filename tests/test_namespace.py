@@ -94,3 +94,10 @@ def test_context_subclass_calling_pyzmqs_init_makes_green_sockets():
         assert reader.get(timeout=5) == b"green"
     finally:
         context.destroy(linger=0)
+
+
+def test_pyzmq_submodules_are_attributes():
+    assert zmq.error.ZMQError is plain_zmq.error.ZMQError
+    assert zmq.constants.PUSH == plain_zmq.constants.PUSH
+    assert zmq.backend is plain_zmq.backend
+    assert zmq.sugar is plain_zmq.sugar

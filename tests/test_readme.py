@@ -13,15 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
-BENCH_COMMAND = (
-    'python3 -m venv .venv && .venv/bin/pip install ".[bench]"'
-    " && .venv/bin/python -m green_zmq.bench"
-)
-TEST_COMMAND = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[test,eventloop]"'
-    " && .venv/bin/python -m pytest"
-)
-
 
 def section(title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
@@ -46,16 +37,27 @@ def test_quickstart_runs_as_written() -> None:
     assert result.stdout == "[b'JOB 0', b'JOB 1', b'JOB 10']\n"
 
 
+def fresh_machine_commands() -> list[str]:
+    """The README's two commands, as written (the indented lines of their section)."""
+    lines = section("Two commands for a fresh machine").splitlines()
+    return [line.strip() for line in lines if line.startswith("    ") and line.strip()]
+
+
 @pytest.mark.timeout(10)
-def test_fresh_machine_commands_are_exact() -> None:
-    commands = [line.strip() for line in section("Two commands for a fresh machine").splitlines()]
-    assert BENCH_COMMAND in commands
-    assert TEST_COMMAND in commands
+def test_fresh_machine_commands_make_a_venv_install_and_run() -> None:
+    bench, tests = fresh_machine_commands()
+    for command in (bench, tests):
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install ")
+    assert bench.endswith(" && .venv/bin/python -m green_zmq.bench")
+    assert ".[bench]" in bench
+    assert tests.endswith(" && .venv/bin/python -m pytest")
+    assert "test" in tests.split('"')[1]
 
 
 @pytest.mark.timeout(10)
 def test_ci_runs_the_readme_test_command() -> None:
-    assert TEST_COMMAND in (ROOT / ".ci" / "run").read_text().splitlines()
+    _, tests = fresh_machine_commands()
+    assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
 @pytest.mark.timeout(10)
