@@ -291,11 +291,17 @@ def echo(sock: Any, n: int, flags: int, size: int | None = 64) -> Role:
                 yield
 
 
-def ask(sock: Any, n: int, flags: int, size: int = 64) -> Role:
+def ask(
+    sock: Any,
+    n: int,
+    flags: int,
+    make: Callable[[int], bytes] = lambda i: message(i, 64),
+    who: str = "",
+) -> Role:
     """REQ/DEALER side: ``n`` round trips, each reply checked against its request."""
     again = zmq.Again
     for i in range(n):
-        sent = message(i, size)
+        sent = make(i)
         while True:
             try:
                 sock.send(sent, flags)
@@ -309,7 +315,7 @@ def ask(sock: Any, n: int, flags: int, size: int = 64) -> Role:
             except again:
                 yield
         if got != sent:
-            _expect(got, sent, f"reply {i}")
+            _expect(got, sent, f"{who}reply {i}")
 
 
 def _client_message(client: int, seq: int) -> bytes:
@@ -318,23 +324,7 @@ def _client_message(client: int, seq: int) -> bytes:
 
 def dealer_client(sock: Any, client: int, n: int, flags: int) -> Role:
     """One DEALER: ``n`` round trips tagged with its number, replies checked."""
-    again = zmq.Again
-    for i in range(n):
-        sent = _client_message(client, i)
-        while True:
-            try:
-                sock.send(sent, flags)
-                break
-            except again:
-                yield
-        while True:
-            try:
-                got = sock.recv(flags)
-                break
-            except again:
-                yield
-        if got != sent:
-            _expect(got, sent, f"client {client} reply {i}")
+    return ask(sock, n, flags, lambda i: _client_message(client, i), f"client {client} ")
 
 
 def router_echo(sock: Any, clients: int, per_client: int, flags: int) -> Role:
