@@ -94,6 +94,11 @@ _SPIN_LIMIT = 16
 _SPIN_BACKOFF = 0.001
 _SPIN_BACKOFF_MAX = 0.1
 
+# A turn whose call fails although EVENTS shows its direction ready retries
+# after 1 ms, doubling up to 50 ms, unless an FD edge wakes it first.
+_FUTILE_PAUSE = 0.001
+_FUTILE_PAUSE_MAX = 0.05
+
 
 def _interval_from_env() -> float:
     raw = os.environ.get("GREEN_ZMQ_SWEEP_INTERVAL") or "1.0"
@@ -463,6 +468,9 @@ class SocketWaiting:
         if self.interests:
             self.registry.contended.add(self)
         self._enter()
+        # Failed attempts in a row: the caller's has just failed (or others
+        # are ahead of us, and then this does not matter until our turn).
+        futile = 1
         try:
             while True:
                 # A call that failed with EAGAIN has just processed libzmq's
@@ -470,13 +478,33 @@ class SocketWaiting:
                 # the FD, and others' readiness may now show only in EVENTS.
                 if self.waiting > 1:
                     self.recheck(socket)
-                park(turn, self.hub, self.registry, deadline)
+                if turn.woken and queue[0] is turn:
+                    # EVENTS shows our direction ready, yet our call has just
+                    # failed: on this socket readiness is not about our call
+                    # (ROUTER_MANDATORY to a full peer: POLLOUT means some
+                    # peer has room). Retrying at once would spin without
+                    # ever yielding. libzmq's blocking call waits for the
+                    # socket's next command; so do we (an FD edge wakes us),
+                    # retrying anyway after a pause that grows.
+                    turn.woken = False
+                    pause = min(_FUTILE_PAUSE * 2 ** (futile - 1), _FUTILE_PAUSE_MAX)
+                    retry_at = monotonic() + pause
+                    if deadline is None or retry_at < deadline:
+                        try:
+                            park(turn, self.hub, self.registry, retry_at)
+                        except zmq.Again:
+                            pass
+                    else:
+                        park(turn, self.hub, self.registry, deadline)
+                else:
+                    park(turn, self.hub, self.registry, deadline)
                 if self.closed:
                     raise zmq.ZMQError(_ENOTSOCK)
                 if queue[0] is turn:
                     try:
                         result = attempt()
                     except zmq.Again:
+                        futile += 1
                         continue
                     self.idle_fires = 0
                     return result

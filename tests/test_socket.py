@@ -412,3 +412,44 @@ def test_destroy_closes_sockets_and_wakes_waiters():
         reader.get(timeout=5)
     assert info.value.errno in (zmq.ENOTSOCK, zmq.ETERM)
     assert a.closed and b.closed and context.closed
+
+
+def test_a_send_readiness_cannot_promise_waits_without_spinning(ctx, ticker):
+    """ROUTER_MANDATORY: POLLOUT means *some* peer has room, not the one we send to."""
+    import time
+
+    router = ctx.socket(zmq.ROUTER)
+    router.router_mandatory = 1
+    router.sndhwm = 5
+    router.linger = 0
+    router.bind("inproc://mandatory")
+    full = ctx.socket(zmq.DEALER)
+    full.routing_id, full.rcvhwm, full.linger = b"full", 5, 0
+    full.connect("inproc://mandatory")
+    idle = ctx.socket(zmq.DEALER)
+    idle.routing_id, idle.linger = b"idle", 0
+    idle.connect("inproc://mandatory")
+    full.send(b"hello")
+    idle.send(b"hello")
+    assert sorted(router.recv_multipart() for _ in range(2)) == [
+        [b"full", b"hello"],
+        [b"idle", b"hello"],
+    ]
+    # Another greenlet waits on the router too, so re-checks happen.
+    reader = gevent.spawn(router.recv_multipart)
+
+    def flood():
+        for i in range(50):
+            router.send_multipart([b"full", b"%d" % i])
+
+    sender = gevent.spawn(flood)
+    wait_until_parked(2)
+    ticks, wall, cpu = ticker.ticks, time.monotonic(), time.process_time()
+    gevent.sleep(0.3)
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    # A spin check, not a speed limit: the held send must not busy-loop.
+    assert ticker.ticks > ticks
+    assert cpu < 0.5 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
+    assert [full.recv_multipart() for _ in range(50)] == [[b"%d" % i] for i in range(50)]
+    sender.get(timeout=5)
+    reader.kill()
