@@ -42,6 +42,7 @@ socket alone.
 from __future__ import annotations
 
 import struct
+from time import monotonic
 from typing import Any, cast
 
 import gevent
@@ -74,6 +75,11 @@ _get = _BaseSocket.get
 # between two yields to the hub: under a steady load the poll never parks.
 _BURST = 256
 
+# A held message refused although its destination reported room is retried
+# after 1 ms, doubling up to 50 ms (see _Direction.retry_at).
+_REFUSED_PAUSE = 0.001
+_REFUSED_PAUSE_MAX = 0.05
+
 # How the proxy yields under a steady load. gevent.sleep(0) may run us again
 # before the loop polls for I/O, starving greenlets that wait on sockets (the
 # proxy's own consumers among them); any positive sleep lets the loop go
@@ -95,6 +101,8 @@ class _Direction:
         "swap_ids",
         "held",
         "blocked",
+        "retry_at",
+        "refusals",
         "frames_in",
         "bytes_in",
         "frames_out",
@@ -118,16 +126,30 @@ class _Direction:
         self.swap_ids = swap_ids
         self.held: list[Any] | None = None
         self.blocked = False
+        # A held message refused although its destination reported POLLOUT
+        # (ROUTER_MANDATORY: POLLOUT means *some* peer has room) is retried
+        # at ``retry_at`` instead of on POLLOUT, or the proxy would spin;
+        # ``refusals`` in a row make the pause grow.
+        self.retry_at = 0.0
+        self.refusals = 0
         # Counted per frame, as libzmq's STATISTICS does.
         self.frames_in = 0
         self.bytes_in = 0
         self.frames_out = 0
         self.bytes_out = 0
 
+    def waits_for_room(self) -> bool:
+        """Blocked, and POLLOUT of the destination is what will unblock it."""
+        return self.blocked and not self.retry_at
+
     def step(self, readable: int, writable: int) -> int:
         """Move what can be moved after a poll; return how many messages moved."""
         if self.blocked:
-            if not writable:
+            if self.retry_at:
+                if monotonic() < self.retry_at:
+                    return 0
+                self.retry_at = 0.0
+            elif not writable:
                 return 0
             self.blocked = False
         elif not readable:
@@ -146,7 +168,11 @@ class _Direction:
         if held is not None:
             if not self._deliver(held):
                 self.blocked = True
+                self.refusals += 1
+                pause = min(_REFUSED_PAUSE * 2 ** (self.refusals - 1), _REFUSED_PAUSE_MAX)
+                self.retry_at = monotonic() + pause
                 return 0
+            self.refusals = 0
             self.held = None
             self.frames_out += len(held)
             self.bytes_out += sum(map(len, held))
@@ -212,6 +238,14 @@ class _Direction:
             self.bytes_out += sum(map(len, held))
 
 
+def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
+    """Milliseconds until a direction's paused retry is due (None: no retry pending)."""
+    due = [d.retry_at for d in (forward, reverse) if d is not None and d.retry_at]
+    if not due:
+        return None
+    return max(0, int((min(due) - monotonic()) * 1000) + 1)
+
+
 def _hand_on(socket: zmq.Socket) -> None:
     # A burst's NOBLOCK calls may have consumed FD edges that other greenlets
     # waiting on this socket were owed (DESIGN.md fact 1): re-check for them,
@@ -267,14 +301,14 @@ def _run(
         while True:
             front_mask = back_mask = 0
             if not paused:
-                if forward.blocked:
+                if forward.waits_for_room():
                     back_mask |= _POLLOUT
-                else:
+                elif not forward.blocked:
                     front_mask |= _POLLIN
                 if reverse is not None:
-                    if reverse.blocked:
+                    if reverse.waits_for_room():
                         front_mask |= _POLLOUT
-                    else:
+                    elif not reverse.blocked:
                         back_mask |= _POLLIN
             if same:
                 want(frontend, front_mask | back_mask)
@@ -282,7 +316,7 @@ def _run(
                 want(frontend, front_mask)
                 want(backend, back_mask)
 
-            ready = dict(poller.poll())
+            ready = dict(poller.poll(None if paused else _until_retry(forward, reverse)))
 
             if control is not None and ready.get(control, 0) & _POLLIN:
                 command = _command(control, forward, reverse)
