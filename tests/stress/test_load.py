@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import struct
-from time import monotonic
+from time import monotonic, process_time
 from typing import Any
 
 import gevent
@@ -213,3 +213,46 @@ def test_pairs_direct_and_through_a_green_proxy_deliver_everything_intact_in_ord
         sweeps=after.sweeps - before.sweeps,
         missed_edges=after.missed_edges - before.missed_edges,
     )
+
+
+def test_a_proxy_held_back_by_one_full_router_peer_waits_without_spinning(ctx, figures):
+    # With ROUTER_MANDATORY the frontend stays writable while any peer has
+    # room, so readiness cannot tell the proxy that its held message (for a
+    # full peer) can go: libzmq's proxy sleeps in its blocking send meanwhile.
+    frontend = ctx.socket(zmq.ROUTER)
+    backend = ctx.socket(zmq.DEALER)
+    frontend.router_mandatory = 1
+    frontend.sndhwm = 10
+    frontend.bind("inproc://held-front")
+    backend.bind("inproc://held-back")
+    full = ctx.socket(zmq.DEALER)
+    full.routing_id = b"full"
+    full.rcvhwm = 10
+    idle = ctx.socket(zmq.DEALER)
+    idle.routing_id = b"idle"
+    sender = ctx.socket(zmq.DEALER)
+    for s in (frontend, backend, full, idle, sender):
+        s.linger = 0
+    full.connect("inproc://held-front")
+    idle.connect("inproc://held-front")
+    sender.connect("inproc://held-back")
+    proxy = gevent.spawn(zmq.proxy, frontend, backend)
+    try:
+        full.send(b"hello")
+        idle.send(b"hello")
+        assert sorted(sender.recv_multipart() for _ in range(2)) == [
+            [b"full", b"hello"],
+            [b"idle", b"hello"],
+        ]
+        for i in range(100):
+            sender.send_multipart([b"full", b"%d" % i])
+        # The proxy now holds a message for the full peer.
+        wall, cpu = monotonic(), process_time()
+        gevent.sleep(size(0.5, 2.0))
+        wall, cpu = monotonic() - wall, process_time() - cpu
+        figures.update(wait_s=round(wall, 2), cpu_s=round(cpu, 3))
+        assert cpu < 0.5 * wall, f"{cpu:.2f} s of CPU over {wall:.2f} s held back"
+        # And once the peer reads, everything flows, in order.
+        assert [full.recv_multipart() for _ in range(100)] == [[b"%d" % i] for i in range(100)]
+    finally:
+        proxy.kill()
