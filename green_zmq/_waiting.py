@@ -560,7 +560,9 @@ class SocketWaiting:
     def _update_contended(self) -> None:
         # Only pollers look at this set, so a socket without one is never in it.
         interests = self.interests
-        if interests and (self.readers or self.writers or len(interests) > 1):
+        if self.closed:
+            self.registry.contended.discard(self)
+        elif interests and (self.readers or self.writers or len(interests) > 1):
             self.registry.contended.add(self)
         else:
             self.registry.contended.discard(self)

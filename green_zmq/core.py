@@ -20,6 +20,7 @@ import zmq
 from gevent import getcurrent
 from gevent.hub import get_hub
 
+from ._flags import int_flags
 from ._tracker import green_tracker
 from ._waiting import SocketWaiting, fork_error
 from .poll import Poller
@@ -40,10 +41,6 @@ _base_recv = _Base.recv
 _base_recv_into = _Base.recv_into
 _base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
-
-
-def _int_flags(flags: Any) -> int:
-    return flags if flags.__class__ is int else int(flags)
 
 
 class Socket(zmq.Socket):
@@ -108,12 +105,12 @@ class Socket(zmq.Socket):
                 lambda f: _sugar_send(
                     self, data, f, copy=copy, track=track, routing_id=routing_id, group=group
                 ),
-                _int_flags(flags),
+                int_flags(flags),
             )
             return green_tracker(result) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
-            flags = int(flags)
+            flags = int_flags(flags)
         state = self._green_waiting
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
@@ -163,16 +160,22 @@ class Socket(zmq.Socket):
                 raise TypeError(
                     f"Frame {i} ({shown}) does not support the buffer interface."
                 ) from None
-        if flags.__class__ is not int:
-            flags = int(flags)
-        more = flags | _SNDMORE
-        last = len(msg_parts) - 1
-        if last <= 0:
-            return self.send(msg_parts[last], flags, copy=copy, track=track)
-        self.send(msg_parts[0], more, copy=copy, track=track)
-        for part in msg_parts[1:last]:
+        # Slices, as pyzmq takes them: the same errors for odd sequences.
+        head = msg_parts[:-1]
+        last = msg_parts[-1]
+        if flags.__class__ is int:
+            more = flags | _SNDMORE
+        else:
+            # pyzmq ORs SNDMORE into the flags before converting them, so
+            # odd flags fail there first; do the same to fail the same way.
+            more = int_flags(zmq.SNDMORE | flags) if head else 0
+            flags = int_flags(flags)
+        if not head:
+            return self.send(last, flags, copy=copy, track=track)
+        self.send(head[0], more, copy=copy, track=track)
+        for part in head[1:]:
             self._send_rest(part, more, copy, track)
-        result = self._send_rest(msg_parts[last], flags, copy, track)
+        result = self._send_rest(last, flags, copy, track)
         self._after_op()
         return green_tracker(result) if track else result
 
@@ -190,7 +193,7 @@ class Socket(zmq.Socket):
         """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
         # _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
-            flags = int(flags)
+            flags = int_flags(flags)
         state = self._green_waiting
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
@@ -234,7 +237,7 @@ class Socket(zmq.Socket):
         read without yielding.
         """
         if flags.__class__ is not int:
-            flags = int(flags)
+            flags = int_flags(flags)
         # Frames, even when bytes are wanted: Frame.more is half the price
         # of getsockopt(RCVMORE), which builds a SocketOption enum per call.
         track = track and not copy
@@ -257,7 +260,7 @@ class Socket(zmq.Socket):
         return self._green_call(
             False,
             lambda f: _base_recv_into(self, buffer, nbytes=nbytes, flags=f),
-            _int_flags(flags),
+            int_flags(flags),
         )
 
     # -- waiting -------------------------------------------------------------

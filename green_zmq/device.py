@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import struct
 from time import monotonic
-from typing import Any, cast
+from typing import Any
 
 import gevent
 import zmq
@@ -364,9 +364,25 @@ def _command(control: zmq.Socket, forward: _Direction, reverse: _Direction | Non
     return command
 
 
-def _socket_or_none(socket: Any) -> zmq.Socket | None:
-    # pyzmq passes anything that is not a socket as NULL.
-    return cast(zmq.Socket, socket) if isinstance(socket, _BaseSocket) else None
+def _checked(name: str, socket: Any, optional: bool = False) -> Any:
+    """The socket argument ``name``, refused where plain pyzmq refuses it, in its words.
+
+    pyzmq's signature takes Socket objects only (None where optional); a
+    closed socket reaches libzmq as NULL, which is EFAULT for the frontend
+    and backend and "none" for capture and control.
+    """
+    if optional and socket is None:
+        return None
+    if not isinstance(socket, _BaseSocket):
+        raise TypeError(
+            f"Argument '{name}' has incorrect type"
+            f" (expected zmq.backend.cython._zmq.Socket, got {type(socket).__name__})"
+        )
+    if socket.closed:
+        if optional:
+            return None
+        raise zmq.ZMQError(zmq.EFAULT)
+    return socket
 
 
 def proxy(frontend: zmq.Socket, backend: zmq.Socket, capture: zmq.Socket | None = None) -> int:
@@ -386,7 +402,12 @@ def proxy(frontend: zmq.Socket, backend: zmq.Socket, capture: zmq.Socket | None 
     capture : Socket (optional)
         The Socket instance for capturing traffic.
     """
-    return _run(frontend, backend, _socket_or_none(capture), None)
+    return _run(
+        _checked("frontend", frontend),
+        _checked("backend", backend),
+        _checked("capture", capture, optional=True),
+        None,
+    )
 
 
 def proxy_steerable(
@@ -416,7 +437,12 @@ def proxy_steerable(
     control : Socket (optional)
         The Socket instance for control flow.
     """
-    return _run(frontend, backend, _socket_or_none(capture), _socket_or_none(control))
+    return _run(
+        _checked("frontend", frontend),
+        _checked("backend", backend),
+        _checked("capture", capture, optional=True),
+        _checked("control", control, optional=True),
+    )
 
 
 def device(device_type: int, frontend: zmq.Socket, backend: zmq.Socket) -> int:
@@ -427,7 +453,7 @@ def device(device_type: int, frontend: zmq.Socket, backend: zmq.Socket) -> int:
     (PULL/PUSH) all forward in both directions, and the socket types decide
     what actually flows. ``device_type`` is accepted and not checked.
     """
-    return _run(frontend, backend, None, None)
+    return _run(_checked("frontend", frontend), _checked("backend", backend), None, None)
 
 
 def monitored_queue(
@@ -445,5 +471,8 @@ def monitored_queue(
     supported by swapping the first two frames (the routing ids) of every
     message. Never returns.
     """
+    in_socket = _checked("in_socket", in_socket)
+    out_socket = _checked("out_socket", out_socket)
+    mon_socket = _checked("mon_socket", mon_socket)
     swap_ids = _get(in_socket, _TYPE) == _ROUTER and _get(out_socket, _TYPE) == _ROUTER
     return _run(in_socket, out_socket, mon_socket, None, (in_prefix, out_prefix), swap_ids)

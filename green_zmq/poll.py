@@ -24,6 +24,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 from zmq.backend import zmq_poll
 
+from ._flags import int_flags
 from ._waiting import (
     Interest,
     PollTurn,
@@ -79,7 +80,15 @@ class Poller(zmq.Poller):
         """Register a socket or fd for the given events (0 unregisters), as pyzmq does."""
         super().register(socket, flags)
         if flags:
-            self._watch(socket, int(flags))
+            try:
+                mask = int_flags(flags)
+            except TypeError:
+                # pyzmq accepts it here and fails in poll(); so do we, by
+                # checking it every time with zmq_poll.
+                self._unwatch(socket)
+                self._always.add(socket)
+                return
+            self._watch(socket, mask)
 
     def unregister(self, socket: Any) -> None:
         """Stop polling a socket or fd; ``KeyError`` if it is not registered."""
@@ -146,8 +155,14 @@ class Poller(zmq.Poller):
     def _ready_now(self) -> list[tuple[Any, int]]:
         items = self._to_check()
         dirty = self._turn.dirty
-        ready = zmq_poll(items, 0) if items else []
         green = self._green
+        for key, _ in items:
+            entry = green.get(key)
+            if entry is not None and entry[0].closed:
+                # As a plain poll interrupted by close(); zmq_poll itself
+                # would take the closed socket's NULL handle for fd 0.
+                raise zmq.ZMQError(zmq.ENOTSOCK)
+        ready = zmq_poll(items, 0) if items else []
         if dirty:
             found = {key for key, _ in ready}
             for key, _ in items:

@@ -407,11 +407,18 @@ def test_control_socket_that_cannot_reply_raises_like_pyzmq(ctx, spawn):
     assert raised.value.errno == zmq.ENOTSUP
 
 
-def test_proxy_without_control_ignores_a_non_socket_capture(ctx, spawn):
-    frontend, backend, producer, consumer = streamer(ctx)
-    spawn(zmq.proxy_steerable, frontend, backend, 0, None)
-    producer.send(b"plain")
-    assert consumer.recv() == b"plain"
+def test_a_non_socket_capture_is_refused_as_pyzmq_refuses_it(ctx):
+    frontend, backend, _, _ = streamer(ctx)
+    with pytest.raises(TypeError) as green:
+        zmq.proxy_steerable(frontend, backend, 0, None)
+    plain_ctx = plain_zmq.Context()
+    try:
+        plain_front, plain_back = plain_ctx.socket(zmq.PULL), plain_ctx.socket(zmq.PUSH)
+        with pytest.raises(TypeError) as plain:
+            plain_zmq.proxy_steerable(plain_front, plain_back, 0, None)
+    finally:
+        plain_ctx.destroy(linger=0)
+    assert str(green.value) == str(plain.value)
 
 
 # -- backpressure ----------------------------------------------------------------
