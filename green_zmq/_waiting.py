@@ -391,6 +391,8 @@ class SocketWaiting:
         "idle_fires",
         "backoff",
         "recv_waited",
+        "fires",
+        "fires_seen",
     )
 
     def __init__(self, socket: zmq.Socket, hub: Any) -> None:
@@ -411,6 +413,10 @@ class SocketWaiting:
         self.backoff: Any = None
         # Did the last blocking recv have to wait? (The socket's hint to itself.)
         self.recv_waited = False
+        # FD wakeups with somebody waiting, and their count at the sweeper's
+        # last look (see sweep).
+        self.fires = 0
+        self.fires_seen = 0
 
     # -- called by the operations ------------------------------------------
 
@@ -605,6 +611,7 @@ class SocketWaiting:
                 interest.mark().dormant.append(self)
             return
         self.registry.fd_wakeups += 1
+        self.fires += 1
         self.idle_fires += 1
         if self.idle_fires > _SPIN_LIMIT:
             # The FD keeps firing and nobody finds anything: libzmq can leave
@@ -638,7 +645,8 @@ class SocketWaiting:
         with a turn parked since before its previous pass: younger waits
         are left alone (the EVENTS read would drain their FD), a lost one
         is found one pass later, and a racing arrival would have to hit a
-        microsecond window of a wait longer than the sweep interval.
+        microsecond window of a wait longer than the sweep interval, on a
+        socket whose watcher has not fired since the previous pass.
         """
         socket = self._socket()
         if socket is None or self.closed or not self.waiting or self.backoff is not None:
@@ -669,7 +677,12 @@ class SocketWaiting:
         if events & _POLLOUT and self.writers:
             owed.append(self.writers[0])
         owed.extend(i.turn for i in self.interests if events & i.mask)
-        if any(_overdue(turn, old) for turn in owed):
+        # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
+        # socket whose watcher fired since our last look is busy, and what
+        # we see is far likelier a message racing our check.
+        quiet = self.fires == self.fires_seen
+        self.fires_seen = self.fires
+        if quiet and any(_overdue(turn, old) for turn in owed):
             self.registry.missed_edges += 1
         # Heal it, and in any case hand the EVENTS just read (which drained
         # the FD) to whoever wants them.
