@@ -519,7 +519,7 @@ def _dealers(rt: Runtime, n: int) -> None:
     rt.run(roles)
 
 
-@workload("multipart-5", n=60_000, quick_n=3_000)
+@workload("multipart-5", n=60_000, quick_n=3_000, goal=1.0)
 def _multipart(rt: Runtime, n: int) -> None:
     push_pull(rt, n, "inproc", 64, frames=5)
 
