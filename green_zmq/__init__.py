@@ -15,22 +15,19 @@ from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replace
 
 # pyzmq's submodules, as attributes (``zmq.error.ZMQError`` works); ``utils``
 # is green_zmq's own package (its monitor helpers wait cooperatively).
-from zmq import backend as backend
-from zmq import constants as constants
-from zmq import error as error
-from zmq import sugar as sugar
+from zmq import backend as backend, constants as constants, error as error, sugar as sugar
 
 from ._tracker import MessageTracker as MessageTracker
 from ._waiting import WaitStatistics, set_sweep_interval, statistics
-from .core import Context as Context
-from .core import Socket as Socket
-from .device import device as device
+from .core import Context as Context, Socket as Socket
 
 # pyzmq's stubs type these sockets as backend sockets; ours need the sugar API.
-from .device import proxy as proxy  # type: ignore[assignment]
-from .device import proxy_steerable as proxy_steerable  # type: ignore[assignment]
-from .poll import Poller as Poller
-from .poll import select as select
+from .device import (  # type: ignore[assignment]
+    device as device,
+    proxy as proxy,
+    proxy_steerable as proxy_steerable,
+)
+from .poll import Poller as Poller, select as select
 
 __version__ = "0.1.0"
 

@@ -60,6 +60,8 @@ import zmq
 from gevent.hub import Waiter, get_hub
 from gevent.monkey import get_original
 
+from ._ints import ENOTSOCK as _ENOTSOCK, EVENTS as _EVENTS, POLLIN as _POLLIN, POLLOUT as _POLLOUT
+
 __all__ = [
     "Interest",
     "PollTurn",
@@ -74,11 +76,6 @@ __all__ = [
     "wake_in_hub",
 ]
 
-# Plain ints: pyzmq's IntFlag constants cost microseconds per operation.
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_EVENTS = int(zmq.EVENTS)
-_ENOTSOCK = int(zmq.ENOTSOCK)
 
 # The Cython method, so the sweeper and re-checks skip the Python overrides.
 _getsockopt: Callable[[Any, int], Any] = zmq.backend.Socket.get

@@ -20,20 +20,21 @@ import zmq
 from gevent import getcurrent
 from gevent.hub import get_hub
 
-from ._flags import int_flags
+from ._ints import (
+    EVENTS as _EVENTS,
+    NOBLOCK as _NOBLOCK,
+    POLLIN as _POLLIN,
+    RCVTIMEO as _RCVTIMEO,
+    SNDMORE as _SNDMORE,
+    SNDTIMEO as _SNDTIMEO,
+    int_flags,
+)
 from ._tracker import green_tracker
 from ._waiting import SocketWaiting, fork_error
 from .poll import Poller
 
 __all__ = ["Context", "Socket"]
 
-# Plain ints on the hot path: pyzmq's IntFlag operators cost microseconds.
-_NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
-_EVENTS = int(zmq.EVENTS)
-_POLLIN = int(zmq.POLLIN)
-_RCVTIMEO = int(zmq.RCVTIMEO)
-_SNDTIMEO = int(zmq.SNDTIMEO)
 
 _Base = zmq.backend.Socket
 _base_send = _Base.send

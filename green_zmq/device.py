@@ -48,18 +48,19 @@ from typing import Any
 import gevent
 import zmq
 
+from ._ints import (
+    EVENTS as _EVENTS,
+    NOBLOCK as _NOBLOCK,
+    POLLIN as _POLLIN,
+    POLLOUT as _POLLOUT,
+    ROUTER as _ROUTER,
+    SNDMORE as _SNDMORE,
+    TYPE as _TYPE,
+)
 from .poll import Poller
 
 __all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
 
-# Plain ints: pyzmq's IntFlag constants cost microseconds per operation.
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
-_EVENTS = int(zmq.EVENTS)
-_TYPE = int(zmq.TYPE)
-_ROUTER = int(zmq.ROUTER)
 
 # The Cython methods: a burst skips the green overrides, and hands readiness
 # on to other waiters once per burst instead of once per call (_hand_on).

@@ -24,7 +24,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 from zmq.backend import zmq_poll
 
-from ._flags import int_flags
+from ._ints import POLLERR as _POLLERR, POLLIN as _POLLIN, POLLOUT as _POLLOUT, int_flags
 from ._waiting import (
     Interest,
     PollTurn,
@@ -37,9 +37,6 @@ from ._waiting import (
 
 __all__ = ["Poller", "select"]
 
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_POLLERR = int(zmq.POLLERR)
 _READ = 1
 _WRITE = 2
 

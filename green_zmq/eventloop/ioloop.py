@@ -73,9 +73,11 @@ import zmq
 from gevent.hub import Waiter, get_hub
 
 try:
-    from tornado.ioloop import IOLoop as _TornadoIOLoop
-    from tornado.ioloop import PeriodicCallback as _TornadoPeriodicCallback
-    from tornado.ioloop import TimeoutError
+    from tornado.ioloop import (
+        IOLoop as _TornadoIOLoop,
+        PeriodicCallback as _TornadoPeriodicCallback,
+        TimeoutError,
+    )
     from tornado.platform.asyncio import AsyncIOLoop as _AsyncIOLoop
 except ImportError as exc:  # pragma: no cover - exercised only without tornado
     raise ImportError(
