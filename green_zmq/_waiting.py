@@ -15,9 +15,10 @@ shape everything below (DESIGN.md facts 1-5):
 
 * Whoever drains the mailbox must re-read ``EVENTS`` for the greenlets still
   parked on the socket, or their wakeup is lost: the FD will not fire again
-  for readiness that already exists. So every operation ends with
-  :meth:`SocketWaiting.after_op`, which does nothing unless somebody is
-  parked, and otherwise re-reads ``EVENTS`` and wakes whoever can proceed.
+  for readiness that already exists. So every operation ends by checking
+  one int (is anybody waiting?) and, only if so, calls
+  :meth:`SocketWaiting.recheck`, which re-reads ``EVENTS`` and wakes
+  whoever can proceed.
 * The io watcher's callback runs in the hub, where calling libzmq has been
   seen to crash (pyzmq #950). It only wakes greenlets; each woken greenlet
   makes its own zmq call.
@@ -30,7 +31,7 @@ frames of different greenlets never interleave.
 
 Lifecycle of a :class:`SocketWaiting` (one per socket, made on first wait)::
 
-    first wait -> watcher started -> FD fires / after_op sees readiness
+    first wait -> watcher started -> FD fires / a re-check sees readiness
                -> head of each ready direction woken -> it retries its call
     last waiter leaves -> watcher kept, but no longer holds the loop
     FD fires with nobody parked -> watcher stopped (no spinning on an FD
@@ -417,12 +418,8 @@ class SocketWaiting:
 
     # -- called by the operations ------------------------------------------
 
-    def after_op(self, socket: zmq.Socket) -> None:
-        """Re-check readiness for waiters after an operation that may have drained the FD."""
-        if self.waiting:
-            self.recheck(socket)
-
     def recheck(self, socket: zmq.Socket) -> None:
+        """Read EVENTS for the waiters (an operation may have drained the FD) and wake them."""
         self.registry.rechecks += 1
         try:
             events = _getsockopt(socket, _EVENTS)
