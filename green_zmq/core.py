@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from functools import partial
 from typing import Any, Callable, NoReturn
 
 import zmq
@@ -101,13 +102,10 @@ class Socket(zmq.Socket):
         if track or routing_id is not None or group is not None:
             # pyzmq's own send attaches these to a Frame; only the waiting is
             # ours, and the tracker, so that waiting on it is green too.
-            result = self._green_call(
-                True,
-                lambda f: _sugar_send(
-                    self, data, f, copy=copy, track=track, routing_id=routing_id, group=group
-                ),
-                int_flags(flags),
+            attempt = partial(
+                _sugar_send, self, data, copy=copy, track=track, routing_id=routing_id, group=group
             )
+            result = self._green_call(True, attempt, int_flags(flags))
             return green_tracker(result) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
@@ -134,7 +132,9 @@ class Socket(zmq.Socket):
             else:
                 state.recheck(self)
                 return result
-        return self._wait_turn(True, lambda: _base_send(self, data, flags | _NOBLOCK, copy, track))
+        # partial, not a lambda: a closure would cost this hot function a
+        # cell per captured name on every call, waiting or not.
+        return self._wait_turn(True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track))
 
     def send_multipart(  # type: ignore[override]
         self,
@@ -227,7 +227,7 @@ class Socket(zmq.Socket):
             else:
                 state.recheck(self)
                 return result
-        return self._wait_turn(False, lambda: _base_recv(self, flags | _NOBLOCK, copy, track))
+        return self._wait_turn(False, partial(_base_recv, self, flags | _NOBLOCK, copy, track))
 
     def recv_multipart(  # type: ignore[override]
         self, flags: int = 0, copy: bool = True, track: bool = False
