@@ -18,7 +18,7 @@ from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replace
 from zmq import backend as backend, constants as constants, error as error, sugar as sugar
 
 from ._tracker import MessageTracker as MessageTracker
-from ._waiting import WaitStatistics, set_sweep_interval, statistics
+from ._waiting import WaitStatistics, set_spin, set_sweep_interval, statistics
 from .core import Context as Context, Socket as Socket
 
 # pyzmq's stubs type these sockets as backend sockets; ours need the sugar API.
@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     *_zmq.__all__,
     "WaitStatistics",
+    "set_spin",
     "set_sweep_interval",
     "statistics",
 ]

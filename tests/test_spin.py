@@ -1,0 +1,104 @@
+"""The hub's short spin after a wait begins (set_spin): bounded, optional, harmless."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import gevent
+import pytest
+
+import green_zmq as zmq
+from green_zmq import _waiting
+from helpers import pair
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _spin_watcher():
+    return _waiting.hub_waiting(gevent.get_hub()).spin_watcher
+
+
+def _park_a_reader(sock: zmq.Socket) -> gevent.Greenlet:
+    reader = gevent.spawn(sock.recv)
+    with gevent.Timeout(5):
+        while zmq.statistics().parked < 1:
+            gevent.sleep(0)
+    return reader
+
+
+def test_a_wait_keeps_the_loop_polling_for_the_spin_time_then_lets_it_sleep(ctx):
+    a, b = pair(ctx)
+    previous = zmq.set_spin(0.3)
+    try:
+        reader = _park_a_reader(b)
+        assert _spin_watcher().active
+        with gevent.Timeout(5):
+            while _spin_watcher().active:
+                gevent.sleep(0.05)
+        # Still parked after the spin ended; the FD watcher wakes it as ever.
+        assert not reader.ready()
+        a.send(b"after the spin")
+        assert reader.get(timeout=5) == b"after the spin"
+    finally:
+        zmq.set_spin(previous)
+
+
+def test_spin_zero_never_starts_the_spin(ctx):
+    a, b = pair(ctx)
+    previous = zmq.set_spin(0)
+    try:
+        # Let a spin left by an earlier wait run out.
+        with gevent.Timeout(5):
+            while _spin_watcher() is not None and _spin_watcher().active:
+                gevent.sleep(0.01)
+        reader = _park_a_reader(b)
+        assert _spin_watcher() is None or not _spin_watcher().active
+        a.send(b"x")
+        assert reader.get(timeout=5) == b"x"
+    finally:
+        zmq.set_spin(previous)
+
+
+def test_the_spin_never_keeps_the_loop_alive(ctx):
+    a, b = pair(ctx)
+    reader = _park_a_reader(b)
+    assert _spin_watcher().ref is False
+    a.send(b"x")
+    reader.get(timeout=5)
+
+
+def test_set_spin_returns_the_previous_value():
+    previous = zmq.set_spin(0.001)
+    try:
+        assert zmq.set_spin(0.002) == 0.001
+    finally:
+        zmq.set_spin(previous)
+
+
+def test_negative_spin_is_rejected():
+    with pytest.raises(ValueError):
+        zmq.set_spin(-1)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", "0.0"), ("0.0002", "0.0002")])
+def test_spin_is_read_from_the_environment(value, expected):
+    env = {**os.environ, "GREEN_ZMQ_SPIN": value}
+    out = subprocess.run(
+        [sys.executable, "-c", "import green_zmq; print(green_zmq.set_spin(0))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == expected
+
+
+def test_a_bad_spin_in_the_environment_fails_the_import_clearly():
+    env = {**os.environ, "GREEN_ZMQ_SPIN": "fast"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import green_zmq"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "GREEN_ZMQ_SPIN must be a number of seconds, not 'fast'" in out.stderr
