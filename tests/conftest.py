@@ -1,9 +1,9 @@
 """Shared fixtures: a green context per test, and the missed-edge check.
 
 Unless GREEN_ZMQ_SWEEP_INTERVAL is set (CI also runs the suite with it set
-to 0, the sweeper off), the sweeper runs every 50 ms so that it really looks
-at the sockets our tests wait on; after every test its missed-edge counter
-must not have moved.
+to 0, the sweeper off, and GREEN_ZMQ_SPIN=0, the hub's spin off), the
+sweeper runs every 50 ms so that it really looks at the sockets our tests
+wait on; after every test its missed-edge counter must not have moved.
 """
 
 from __future__ import annotations
