@@ -323,7 +323,8 @@ class _HubWaiting:
 
     def add(self, state: SocketWaiting) -> None:
         self.waiting.add(state)
-        self.start_sweeper()
+        if self.sweep_timer is None:
+            self.start_sweeper()
 
     def spin(self) -> None:
         """Keep the loop from sleeping for the next ``_spin`` seconds (see set_spin)."""
@@ -646,7 +647,8 @@ class SocketWaiting:
     def _on_fd(self) -> None:
         # In the hub: only wake, never call libzmq here.
         hub = self.hub
-        parked = [i for i in self.interests if i.turn.waiter is not None]
+        # (A comprehension is a call of its own: skip it when it has nothing to do.)
+        parked = [i for i in self.interests if i.turn.waiter is not None] if self.interests else ()
         if not (self.readers or self.writers or parked):
             # Nobody is parked (at most idle pollers are registered). Nobody
             # would drain the FD, and libev would call us on every loop
