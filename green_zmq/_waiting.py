@@ -99,28 +99,18 @@ _FUTILE_PAUSE = 0.001
 _FUTILE_PAUSE_MAX = 0.05
 
 
-def _interval_from_env() -> float:
-    raw = os.environ.get("GREEN_ZMQ_SWEEP_INTERVAL") or "1.0"
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
     try:
         return max(0.0, float(raw))
     except ValueError:
-        raise ValueError(
-            f"GREEN_ZMQ_SWEEP_INTERVAL must be a number of seconds, not {raw!r}"
-        ) from None
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
 
 
-_sweep_interval = _interval_from_env()
-
-
-def _spin_from_env() -> float:
-    raw = os.environ.get("GREEN_ZMQ_SPIN") or "0.00005"
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise ValueError(f"GREEN_ZMQ_SPIN must be a number of seconds, not {raw!r}") from None
-
-
-_spin = _spin_from_env()
+_sweep_interval = _seconds_from_env("GREEN_ZMQ_SWEEP_INTERVAL", 1.0)
+_spin = _seconds_from_env("GREEN_ZMQ_SPIN", 0.00005)
 
 
 def set_spin(seconds: float) -> float:
