@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gevent
 import pytest
@@ -20,6 +22,26 @@ def _spin_watcher():
     return _waiting.hub_waiting(gevent.get_hub()).spin_watcher
 
 
+def _spinning() -> bool:
+    watcher = _spin_watcher()
+    return watcher is not None and watcher.active
+
+
+def _until_the_spin_ends() -> None:
+    with gevent.Timeout(5):
+        while _spinning():
+            gevent.sleep(0.01)
+
+
+@contextmanager
+def _spin_set_to(seconds: float) -> Iterator[None]:
+    previous = zmq.set_spin(seconds)
+    try:
+        yield
+    finally:
+        zmq.set_spin(previous)
+
+
 def _park_a_reader(sock: zmq.Socket) -> gevent.Greenlet:
     reader = gevent.spawn(sock.recv)
     with gevent.Timeout(5):
@@ -30,35 +52,24 @@ def _park_a_reader(sock: zmq.Socket) -> gevent.Greenlet:
 
 def test_a_wait_keeps_the_loop_polling_for_the_spin_time_then_lets_it_sleep(ctx):
     a, b = pair(ctx)
-    previous = zmq.set_spin(0.3)
-    try:
+    with _spin_set_to(0.3):
         reader = _park_a_reader(b)
-        assert _spin_watcher().active
-        with gevent.Timeout(5):
-            while _spin_watcher().active:
-                gevent.sleep(0.05)
+        assert _spinning()
+        _until_the_spin_ends()
         # Still parked after the spin ended; the FD watcher wakes it as ever.
         assert not reader.ready()
         a.send(b"after the spin")
         assert reader.get(timeout=5) == b"after the spin"
-    finally:
-        zmq.set_spin(previous)
 
 
 def test_spin_zero_never_starts_the_spin(ctx):
     a, b = pair(ctx)
-    previous = zmq.set_spin(0)
-    try:
-        # Let a spin left by an earlier wait run out.
-        with gevent.Timeout(5):
-            while _spin_watcher() is not None and _spin_watcher().active:
-                gevent.sleep(0.01)
+    with _spin_set_to(0):
+        _until_the_spin_ends()  # one left by an earlier wait
         reader = _park_a_reader(b)
-        assert _spin_watcher() is None or not _spin_watcher().active
+        assert not _spinning()
         a.send(b"x")
         assert reader.get(timeout=5) == b"x"
-    finally:
-        zmq.set_spin(previous)
 
 
 def test_the_spin_never_keeps_the_loop_alive(ctx):
