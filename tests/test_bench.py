@@ -69,3 +69,33 @@ def test_a_message_out_of_order_is_reported() -> None:
     role = bench.recv_all(lambda flags: next(arrivals), 2, lambda i: bench.message(i, 64), 0)
     with pytest.raises(bench.Corrupt, match="message 1"):
         list(role)
+
+
+def _run(repeat: int, impl: str, rate: float | None) -> dict:
+    if rate is None:
+        return {"workload": "req-rep", "impl": impl, "repeat": repeat, "ok": False, "error": "x"}
+    return {"workload": "req-rep", "impl": impl, "repeat": repeat, "ok": True, "rate": rate}
+
+
+def test_ratios_are_taken_within_each_repeat_then_the_median() -> None:
+    # Repeat 2 caught green_zmq in a slow spell and the ceiling in a fast
+    # one; the ratio of the columns' medians (55 / 100) would report that.
+    runs = [
+        _run(0, "green_zmq", 100.0), _run(0, "ceiling", 100.0),
+        _run(1, "green_zmq", 50.0), _run(1, "ceiling", 50.0),
+        _run(2, "green_zmq", 55.0), _run(2, "ceiling", 100.0),
+    ]  # fmt: skip
+    (row,) = bench._summarise(runs, ["green_zmq", "ceiling"], ["req-rep"], {"req-rep": 1})
+    assert row.medians == {"green_zmq": 55.0, "ceiling": 100.0}
+    assert row.ratio("ceiling") == 1.0
+
+
+def test_a_failed_repeat_leaves_the_ratio_empty() -> None:
+    runs = [
+        _run(0, "green_zmq", 100.0), _run(0, "ceiling", 100.0), _run(0, "threads", None),
+        _run(1, "green_zmq", 100.0), _run(1, "ceiling", 100.0), _run(1, "threads", 80.0),
+    ]  # fmt: skip
+    impls = ["green_zmq", "ceiling", "threads"]
+    (row,) = bench._summarise(runs, impls, ["req-rep"], {"req-rep": 1})
+    assert row.ratio("ceiling") == 1.0
+    assert row.ratio("threads") is None
