@@ -21,6 +21,17 @@ if "GREEN_ZMQ_SWEEP_INTERVAL" not in os.environ:
     zmq.set_sweep_interval(0.05)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here rather than in tests/stress/conftest.py: pytest reads a
+    # subdirectory's options only when that directory is named on the
+    # command line, and ``pytest --long`` should work from anywhere.
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="run the stress suite at full size (same as GREEN_ZMQ_STRESS=long)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def no_missed_edges() -> Iterator[None]:
     before = zmq.statistics().missed_edges

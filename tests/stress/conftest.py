@@ -1,4 +1,4 @@
-"""The stress suite's options and its figures report.
+"""The stress suite's size option (declared in tests/conftest.py) and its figures report.
 
 Figures (message counts, durations, longest waits, counters) that the tests
 record with the ``figures`` fixture are printed at the end of the run, and
@@ -17,14 +17,6 @@ import pytest
 import stress_mode
 
 _figures: dict[str, dict[str, Any]] = {}
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--long",
-        action="store_true",
-        help="run the stress suite at full size (same as GREEN_ZMQ_STRESS=long)",
-    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,9 +1,7 @@
 """The size of the stress suite: short (CI, part of plain pytest) or long (full size).
 
-The long run is asked for with ``GREEN_ZMQ_STRESS=long`` or, when the
-stress directory is named on the command line, ``pytest tests/stress --long``
-(pytest reads a subdirectory's options only when that directory is an
-argument). Test modules read :func:`size` at import time, after the
+The long run is asked for with ``GREEN_ZMQ_STRESS=long`` or ``pytest
+--long``. Test modules read :func:`size` at import time, after the
 conftest has looked at the command line.
 """
 
