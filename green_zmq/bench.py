@@ -989,7 +989,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmark green_zmq against zmq.green, threads and the one-thread ceiling.",
     )
     parser.add_argument("--quick", action="store_true", help="small counts, for smoke tests")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (default 3)")
+    # 5, not 3: on a noisy machine three runs let one slow spell decide a ratio.
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (default 5)")
     parser.add_argument("--only", metavar="WORKLOAD[,..]", help=f"of: {', '.join(WORKLOADS)}")
     parser.add_argument("--impl", metavar="IMPL[,..]", help=f"of: {', '.join(IMPLEMENTATIONS)}")
     parser.add_argument("--json", metavar="FILE", help="write every run and the summary here")
