@@ -431,6 +431,7 @@ class SocketWaiting:
         "idle_fires",
         "backoff",
         "recv_waited",
+        "timeouts",
         "fires",
         "fires_seen",
     )
@@ -453,6 +454,10 @@ class SocketWaiting:
         self.backoff: Any = None
         # Did the last blocking recv have to wait? (The socket's hint to itself.)
         self.recv_waited = False
+        # RCVTIMEO/SNDTIMEO as last read, by option (the socket keeps it
+        # current); None while another object may hold the libzmq socket.
+        shared = socket._green_shared or socket._shadow
+        self.timeouts: dict[int, int] | None = None if shared else {}
         # FD wakeups with somebody waiting, and their count at the sweeper's
         # last look (see sweep).
         self.fires = 0

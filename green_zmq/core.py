@@ -67,6 +67,10 @@ class Socket(zmq.Socket):
     # on the hub of the thread that created the socket.
     _green_waiting: SocketWaiting | None = None
     _green_hub: Any = None
+    # Set once the libzmq socket may have another Python object (we handed
+    # out its address): its timeouts can then change behind our back. A
+    # socket that is itself a shadow (pyzmq's _shadow) is treated the same.
+    _green_shared = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -301,10 +305,21 @@ class Socket(zmq.Socket):
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
         state = self._waiting()
+        option = _SNDTIMEO if writing else _RCVTIMEO
+        # Reading an option through pyzmq costs about a microsecond (it
+        # builds an enum), so the timeout is read once and kept; set()
+        # forgets it when it changes.
+        timeouts = state.timeouts
+        if timeouts is None:
+            timeout = _base_get(self, option)
+        else:
+            timeout = timeouts.get(option)
+            if timeout is None:
+                timeout = timeouts[option] = _base_get(self, option)
         if writing:
-            return state.wait_for_turn(state.writers, attempt, _base_get(self, _SNDTIMEO), self)
+            return state.wait_for_turn(state.writers, attempt, timeout, self)
         state.recv_waited = True
-        return state.wait_for_turn(state.readers, attempt, _base_get(self, _RCVTIMEO), self)
+        return state.wait_for_turn(state.readers, attempt, timeout, self)
 
     # -- options and lifetime ---------------------------------------------
 
@@ -323,6 +338,29 @@ class Socket(zmq.Socket):
 
     # pyzmq binds this alias to the Cython method; rebind it to ours.
     getsockopt = get
+
+    def set(self, option: int, optval: Any) -> None:
+        """Set a socket option, as :meth:`zmq.Socket.set`."""
+        super().set(option, optval)
+        state = self._green_waiting
+        if state is not None and state.timeouts:
+            state.timeouts.pop(option, None)
+
+    # As for getsockopt; setting options as attributes goes through set().
+    setsockopt = set
+
+    @property
+    def underlying(self) -> int:
+        """The address of the libzmq socket, as :attr:`zmq.Socket.underlying`.
+
+        Whoever asks may make a second Python object of it (a shadow) and set
+        timeouts through that, so from then on they are read at every wait.
+        """
+        object.__setattr__(self, "_green_shared", True)
+        state = self._green_waiting
+        if state is not None:
+            state.timeouts = None
+        return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
         """Wait for events on this socket, as :meth:`zmq.Socket.poll`; blocks only this greenlet."""

@@ -249,6 +249,56 @@ def test_sndtimeo_raises_again_after_the_timeout(ctx):
         lonely.send_multipart([b"a", b"b"])
 
 
+def _received_after_one_wait(sender: zmq.Socket, receiver: zmq.Socket) -> None:
+    # One recv that really waits, so the receiver has read its timeout once.
+    reader = gevent.spawn(receiver.recv)
+    wait_until_parked(1)
+    sender.send(b"first")
+    assert reader.get(timeout=5) == b"first"
+
+
+def test_a_timeout_changed_with_set_or_setsockopt_applies_to_the_next_wait(ctx):
+    a, b = pair(ctx)
+    _received_after_one_wait(a, b)
+    b.set(zmq.RCVTIMEO, 50)
+    with gevent.Timeout(5, AssertionError("RCVTIMEO set with set() was ignored")):
+        with pytest.raises(zmq.Again):
+            b.recv()
+    b.setsockopt(zmq.RCVTIMEO, -1)
+    reader = gevent.spawn(b.recv)
+    gevent.sleep(0.2)
+    assert not reader.ready()  # waits for good again, as RCVTIMEO -1 says
+    a.send(b"late")
+    assert reader.get(timeout=5) == b"late"
+
+
+def test_a_timeout_set_through_a_plain_shadow_applies_to_the_green_socket(ctx):
+    a, b = pair(ctx)
+    _received_after_one_wait(a, b)
+    shadow = plain_zmq.Socket.shadow(b.underlying)
+    shadow.rcvtimeo = 50
+    with gevent.Timeout(5, AssertionError("RCVTIMEO set through a shadow was ignored")):
+        with pytest.raises(zmq.Again):
+            b.recv()
+
+
+def test_a_green_shadow_sees_timeouts_set_on_the_socket_it_shadows():
+    plain_ctx = plain_zmq.Context()
+    try:
+        original = plain_ctx.socket(plain_zmq.PAIR)
+        peer = plain_ctx.socket(plain_zmq.PAIR)
+        original.bind("inproc://green-shadow-timeouts")
+        peer.connect("inproc://green-shadow-timeouts")
+        green = zmq.Socket.shadow(original.underlying)
+        _received_after_one_wait(peer, green)
+        original.rcvtimeo = 50
+        with gevent.Timeout(5, AssertionError("RCVTIMEO set on the original was ignored")):
+            with pytest.raises(zmq.Again):
+                green.recv()
+    finally:
+        plain_ctx.destroy(linger=0)
+
+
 def test_rcvtimeo_matches_plain_pyzmq_exception():
     def timed_out(make):
         s = make(plain_zmq.PULL)
