@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import zmq as plain_zmq
 
 import green_zmq as zmq
 from helpers import Ticker
@@ -55,6 +56,18 @@ def ctx() -> Iterator[zmq.Context]:
     context = KeepingContext()
     context.kept = []
     yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def plain_pair() -> Iterator[tuple[plain_zmq.Context, plain_zmq.Socket, plain_zmq.Socket]]:
+    """A plain pyzmq context and two connected PAIR sockets of it, for shadows."""
+    context = plain_zmq.Context()
+    a = context.socket(plain_zmq.PAIR)
+    b = context.socket(plain_zmq.PAIR)
+    a.bind("inproc://shadowed")
+    b.connect("inproc://shadowed")
+    yield context, a, b
     context.destroy(linger=0)
 
 

@@ -282,21 +282,14 @@ def test_a_timeout_set_through_a_plain_shadow_applies_to_the_green_socket(ctx):
             b.recv()
 
 
-def test_a_green_shadow_sees_timeouts_set_on_the_socket_it_shadows():
-    plain_ctx = plain_zmq.Context()
-    try:
-        original = plain_ctx.socket(plain_zmq.PAIR)
-        peer = plain_ctx.socket(plain_zmq.PAIR)
-        original.bind("inproc://green-shadow-timeouts")
-        peer.connect("inproc://green-shadow-timeouts")
-        green = zmq.Socket.shadow(original.underlying)
-        _received_after_one_wait(peer, green)
-        original.rcvtimeo = 50
-        with gevent.Timeout(5, AssertionError("RCVTIMEO set on the original was ignored")):
-            with pytest.raises(zmq.Again):
-                green.recv()
-    finally:
-        plain_ctx.destroy(linger=0)
+def test_a_green_shadow_sees_timeouts_set_on_the_socket_it_shadows(plain_pair):
+    _, original, peer = plain_pair
+    green = zmq.Socket.shadow(original.underlying)
+    _received_after_one_wait(peer, green)
+    original.rcvtimeo = 50
+    with gevent.Timeout(5, AssertionError("RCVTIMEO set on the original was ignored")):
+        with pytest.raises(zmq.Again):
+            green.recv()
 
 
 def test_rcvtimeo_matches_plain_pyzmq_exception():

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +220,6 @@ def assert_waits_cooperatively(receiver: zmq.Socket, sender: Any) -> None:
     assert not waiting.ready()
     sender.send(b"ping")
     assert waiting.get() == b"ping"
-
-
-@pytest.fixture
-def plain_pair() -> Iterator[tuple[plain_zmq.Context, plain_zmq.Socket, plain_zmq.Socket]]:
-    context = plain_zmq.Context()
-    a = context.socket(plain_zmq.PAIR)
-    b = context.socket(plain_zmq.PAIR)
-    a.bind("inproc://shadowed")
-    b.connect("inproc://shadowed")
-    yield context, a, b
-    context.destroy(linger=0)
 
 
 @pytest.mark.timeout(10)
