@@ -165,12 +165,14 @@ def test_killing_the_launcher_closes_the_sockets(ctx, started):
 # -- GreenProxy ------------------------------------------------------------------
 
 
-def test_proxy_copies_every_message_to_the_monitor_socket(ctx, started):
-    device = GreenProxy(zmq.ROUTER, zmq.DEALER, zmq.PUSH)
+def _round_trip_through(
+    device: GreenDevice, ctx: zmq.Context, started: list[GreenDevice]
+) -> zmq.Socket:
+    """Start a ROUTER/DEALER ``device`` with a monitor, pass one request and
+    its reply through it, and return the socket reading the monitor copies."""
     device.bind_in("inproc://front")
     device.bind_out("inproc://back")
     device.bind_mon("inproc://mon")
-    device.setsockopt_mon(zmq.SNDHWM, 0)
     start(device, ctx, started)
     client = sock(ctx, zmq.DEALER)
     client.routing_id = b"client"
@@ -182,6 +184,13 @@ def test_proxy_copies_every_message_to_the_monitor_socket(ctx, started):
     assert worker.recv_multipart() == [b"client", b"request"]
     worker.send_multipart([b"client", b"reply"])
     assert client.recv() == b"reply"
+    return monitor
+
+
+def test_proxy_copies_every_message_to_the_monitor_socket(ctx, started):
+    device = GreenProxy(zmq.ROUTER, zmq.DEALER, zmq.PUSH)
+    device.setsockopt_mon(zmq.SNDHWM, 0)
+    monitor = _round_trip_through(device, ctx, started)
     assert monitor.recv_multipart() == [b"client", b"request"]
     assert monitor.recv_multipart() == [b"client", b"reply"]
 
@@ -258,20 +267,7 @@ def test_steerable_proxy_pause_and_resume(ctx, started):
 
 def test_monitored_queue_prefixes_the_monitor_copies(ctx, started):
     device = GreenMonitoredQueue(zmq.ROUTER, zmq.DEALER, zmq.PUSH, b"to", b"from")
-    device.bind_in("inproc://front")
-    device.bind_out("inproc://back")
-    device.bind_mon("inproc://mon")
-    start(device, ctx, started)
-    client = sock(ctx, zmq.DEALER)
-    client.routing_id = b"client"
-    client.connect("inproc://front")
-    worker = sock(ctx, zmq.DEALER, connect="inproc://back")
-    monitor = sock(ctx, zmq.PULL, connect="inproc://mon")
-
-    client.send(b"request")
-    assert worker.recv_multipart() == [b"client", b"request"]
-    worker.send_multipart([b"client", b"reply"])
-    assert client.recv() == b"reply"
+    monitor = _round_trip_through(device, ctx, started)
     assert monitor.recv_multipart() == [b"to", b"client", b"request"]
     assert monitor.recv_multipart() == [b"from", b"client", b"reply"]
 
