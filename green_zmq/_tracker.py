@@ -19,15 +19,12 @@ Which kind of event a tracker holds depends on when ``zmq`` was imported:
   list: ``set()`` takes the condition's lock, raises the flag and calls
   ``release()`` on each entry of that list. So we add an entry, under the
   same lock after checking the flag (no wakeup can slip between the check
-  and the entry), whose ``release()`` sends an async watcher of our hub,
-  the thread-safe way to wake a hub. The watcher is a referenced one, made
-  per wait: the hub must not conclude that nothing can wake the greenlet
-  (``LoopExit``) while only another thread can. Tracker waits are rare
-  enough for a watcher per wait::
+  and the entry), whose ``release()`` sends a
+  :class:`~green_zmq._waiting.ThreadSignal`::
 
       lock; flag set? -> done            else append entry; unlock
       park on the hub <- entry.release() from the setter's thread
-      lock; remove entry (if a timeout woke us); unlock
+      lock; remove entry (if a timeout woke us); unlock; close the signal
 """
 
 from __future__ import annotations
@@ -38,52 +35,46 @@ from typing import Any
 
 import gevent.event
 import zmq
-from gevent.hub import Waiter, get_hub
+
+from . import _compat
+from ._waiting import ThreadSignal
 
 __all__ = ["MessageTracker", "green_tracker"]
 
 
-class _HubWakeup:
-    """An entry in a threading.Condition's waiter list that wakes a hub."""
+class _SignalOnRelease:
+    """An entry in a threading.Condition's waiter list that signals a greenlet."""
 
-    __slots__ = ("_watcher",)
+    __slots__ = ("_signal",)
 
-    def __init__(self, watcher: Any) -> None:
-        self._watcher = watcher
+    def __init__(self, signal: ThreadSignal) -> None:
+        self._signal = signal
 
     def release(self) -> None:
         # Runs in the setter's thread, holding the condition's lock: only
         # signal our hub, which resumes the greenlet itself.
-        self._watcher.send()
+        self._signal.send()
 
 
 def _wait_thread_event(event: threading.Event, deadline: float | None) -> bool:
-    condition = event._cond  # type: ignore[attr-defined]
-    hub = get_hub()
-    waiter = Waiter(hub)
+    condition = _compat.event_condition(event)
+    waiters = _compat.condition_waiters(condition)
     with condition:
         if event.is_set():
             return True
-        watcher = hub.loop.async_()
-        watcher.start(waiter.switch, None)
-        wakeup = _HubWakeup(watcher)
-        condition._waiters.append(wakeup)
-    timer = None
+        signal = ThreadSignal()
+        entry = _SignalOnRelease(signal)
+        waiters.append(entry)
     try:
-        if deadline is not None:
-            timer = hub.loop.timer(max(0.0, deadline - monotonic()))
-            timer.start(waiter.switch, None)
-        waiter.get()
+        signal.wait(deadline)
     finally:
-        if timer is not None:
-            timer.close()
         with condition:
             try:
-                condition._waiters.remove(wakeup)
+                waiters.remove(entry)
             except ValueError:
                 pass  # set() already took it off the list
         # Only now: once off the list, no other thread can still send it.
-        watcher.close()
+        signal.close()
     return event.is_set()
 
 
@@ -107,8 +98,10 @@ def _events(tracker: zmq.MessageTracker) -> list[Any]:
 class MessageTracker(zmq.MessageTracker):
     """A :class:`zmq.MessageTracker` whose :meth:`wait` blocks only the calling greenlet.
 
-    Returned by green sockets' ``send(..., copy=False, track=True)``; it can
-    also wrap any pyzmq tracker or tracked Frame: ``MessageTracker(frame)``.
+    Returned by green sockets' ``send(..., copy=False, track=True)`` for a
+    message libzmq still holds (one it let go of at once is pyzmq's own
+    finished tracker, as plain pyzmq returns); it can also wrap any pyzmq
+    tracker or tracked Frame: ``MessageTracker(frame)``.
     """
 
     def wait(self, timeout: float | int = -1) -> None:
@@ -127,7 +120,16 @@ class MessageTracker(zmq.MessageTracker):
 
 
 def green_tracker(result: Any) -> Any:
-    """What a green send returns for ``track=True``: its tracker, made green."""
-    if isinstance(result, zmq.MessageTracker) and not isinstance(result, MessageTracker):
+    """What a green send returns for ``track=True``: its tracker, made green.
+
+    A tracker that is done already (pyzmq's shared finished tracker, for a
+    message below the copy threshold) is returned as it is, as plain pyzmq
+    returns it: nothing will ever wait on it.
+    """
+    if (
+        isinstance(result, zmq.MessageTracker)
+        and not isinstance(result, MessageTracker)
+        and not result.done
+    ):
         return MessageTracker(result)
     return result

@@ -13,25 +13,44 @@ machinery.
 from __future__ import annotations
 
 import os
-import weakref
 from functools import partial
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 import zmq
 from gevent import getcurrent
 from gevent.hub import get_hub
+from gevent.monkey import get_original
 
+from . import _compat
 from ._ints import (
+    DEALER as _DEALER,
     EVENTS as _EVENTS,
     NOBLOCK as _NOBLOCK,
+    PAIR as _PAIR,
     POLLIN as _POLLIN,
+    PULL as _PULL,
     RCVTIMEO as _RCVTIMEO,
+    ROUTER as _ROUTER,
     SNDMORE as _SNDMORE,
     SNDTIMEO as _SNDTIMEO,
+    STREAM as _STREAM,
+    SUB as _SUB,
+    TYPE as _TYPE,
+    XPUB as _XPUB,
+    XSUB as _XSUB,
     int_flags,
 )
 from ._tracker import green_tracker
-from ._waiting import SocketWaiting, fork_error
+from ._waiting import (
+    SocketWaiting,
+    ThreadSignal,
+    existing_waiting,
+    forget_handle,
+    fork_error,
+    inherited,
+    refuse_in_child,
+    socket_waiting,
+)
 from .poll import Poller
 
 __all__ = ["Context", "Socket"]
@@ -44,13 +63,69 @@ _base_recv_into = _Base.recv_into
 _base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
 
+# Socket types whose recv can fail only with EAGAIN while the socket is open
+# (no EFSM as for REQ/REP, no ENOTSUP as for PUB/PUSH): on these alone a recv
+# may ask EVENTS instead of trying, since a missing POLLIN then proves that
+# the call would wait (see Socket.recv).
+_RECV_ONLY_WAITS = frozenset({_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM})
+
+
+def _rechecking(name: str) -> Callable[..., Any]:
+    """pyzmq's method ``name``, followed by a re-check for whoever waits on the socket.
+
+    libzmq processes a socket's pending commands in calls such as bind and
+    connect, which drains the FD edge a waiting greenlet was owed
+    (design.md, "The FD is an edge").
+    """
+    base = getattr(zmq.Socket, name)
+
+    def method(self: Socket, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return base(self, *args, **kwargs)
+        finally:
+            state = self._green_state
+            if state is not None and state.waiting:
+                state.after_op()
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"As :meth:`zmq.Socket.{name}`; then wakes whoever waits on the socket and can proceed."
+    )
+    return method
+
+
+# Every libzmq entry point of a green socket. In a forked child each of
+# them raises (see _waiting.fork); send_multipart, recv_multipart, the
+# string/json helpers and option attributes all go through these.
+_LIBZMQ_ENTRY_POINTS = (
+    "send",
+    "recv",
+    "recv_into",
+    "get",
+    "getsockopt",
+    "set",
+    "setsockopt",
+    "poll",
+    "bind",
+    "connect",
+    "unbind",
+    "disconnect",
+    "monitor",
+    "join",
+    "leave",
+    "_state",
+)
+
 
 class Socket(zmq.Socket):
     """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
 
     Behaviour and exceptions are plain pyzmq's, including RCVTIMEO and
     SNDTIMEO. Any number of greenlets may wait on one socket in both
-    directions; they are served first come, first served.
+    directions; they are served first come, first served. Every Python
+    object on the same libzmq socket (a shadow, ``Socket(other)``, a copy)
+    shares one waiting state, so an operation through any of them wakes
+    the greenlets waiting through the others.
 
     A socket belongs to the thread (and so the gevent hub) that created it;
     waiting on it from another thread raises :class:`RuntimeError`. It also
@@ -63,33 +138,36 @@ class Socket(zmq.Socket):
     _repr_cls = "green_zmq.Socket"
     _poller_class = Poller
 
-    # Made lazily on the first wait (subclasses may skip our __init__),
-    # on the hub of the thread that created the socket.
-    _green_waiting: SocketWaiting | None = None
+    # The waiting state of the libzmq socket, looked up on the first wait
+    # (subclasses may skip our __init__; design.md, "Lazy state").
+    _green_state: SocketWaiting | None = None
+    # The hub of the thread that created the socket (None if our __init__
+    # was skipped: then the thread of the first wait).
     _green_hub: Any = None
-    # Set once the libzmq socket may have another Python object (we handed
-    # out its address): its timeouts can then change behind our back. A
-    # socket that is itself a shadow (pyzmq's _shadow) is treated the same.
-    _green_shared = False
+    # RCVTIMEO/SNDTIMEO as last read, by option; set() forgets them. None
+    # once the libzmq socket may have another Python object (a shadow, or
+    # anyone we handed its address to), which could set them behind our back.
+    _green_timeouts: dict[int, int] | None = None
+    # Did the last blocking recv have to wait? (See recv.)
+    _green_recv_waited = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "_green_hub", get_hub())
-        _live_sockets.add(self)
+        if not _compat.is_shadow(self):
+            # A new libzmq socket: nothing may be left under its address.
+            forget_handle(self)
+            object.__setattr__(self, "_green_timeouts", {})
+        refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
-    def _waiting(self) -> SocketWaiting:
-        state = self._green_waiting
-        if state is None:
-            if self.closed:
+    def _state(self) -> SocketWaiting:
+        state = self._green_state
+        if state is None or state.closed:
+            if self._closed:
                 raise zmq.ZMQError(zmq.ENOTSOCK)
-            state = SocketWaiting(self, self._green_hub or get_hub())
-            object.__setattr__(self, "_green_waiting", state)
+            state = socket_waiting(self, self._green_hub)
+            object.__setattr__(self, "_green_state", state)
         return state
-
-    def _after_op(self) -> None:
-        state = self._green_waiting
-        if state is not None and state.waiting:
-            state.recheck(self)
 
     # -- sending -------------------------------------------------------------
 
@@ -114,7 +192,7 @@ class Socket(zmq.Socket):
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
-        state = self._green_waiting
+        state = self._green_state
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
             if flags & _NOBLOCK:
@@ -127,14 +205,14 @@ class Socket(zmq.Socket):
             try:
                 return _base_send(self, data, flags, copy, track)
             finally:
-                state.recheck(self)
-        elif not state.writers:
+                state.after_op()
+        elif not state.senders:
             try:
                 result = _base_send(self, data, flags | _NOBLOCK, copy, track)
             except zmq.Again:
                 pass
             else:
-                state.recheck(self)
+                state.after_op()
                 return result
         # partial, not a lambda: a closure would cost this hot function a
         # cell per captured name on every call, waiting or not.
@@ -186,11 +264,17 @@ class Socket(zmq.Socket):
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
         # libzmq accepts the rest of a message whose first frame it took
-        # (fact 8); the blocking fallback only guards against surprises.
+        # (design.md, "Multipart"); the blocking fallback only guards
+        # against surprises.
         try:
             return _base_send(self, part, flags | _NOBLOCK, copy, track)
         except zmq.Again:
             return self.send(part, flags, copy=copy, track=track)
+
+    def _after_op(self) -> None:
+        state = self._green_state
+        if state is not None and state.waiting:
+            state.after_op()
 
     # -- receiving -----------------------------------------------------------
 
@@ -199,7 +283,7 @@ class Socket(zmq.Socket):
         # _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
-        state = self._green_waiting
+        state = self._green_state
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
                 return _base_recv(self, flags, copy, track)
@@ -207,13 +291,15 @@ class Socket(zmq.Socket):
             # the price of reading EVENTS; where the last recv had to wait
             # (request/reply, ping-pong) ask EVENTS first. The hint clears as
             # soon as the socket is found ready, so a stream keeps one call.
-            if state is None or not state.recv_waited:
+            # Only where a recv can fail with nothing but EAGAIN: elsewhere
+            # the call must be made, for the error it raises (EFSM, ENOTSUP).
+            if not self._green_recv_waited:
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
                     pass
             elif _base_get(self, _EVENTS) & _POLLIN:
-                state.recv_waited = False
+                object.__setattr__(self, "_green_recv_waited", False)
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
@@ -222,14 +308,14 @@ class Socket(zmq.Socket):
             try:
                 return _base_recv(self, flags, copy, track)
             finally:
-                state.recheck(self)
-        elif not state.readers:
+                state.after_op()
+        elif not state.receivers:
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
             except zmq.Again:
                 pass
             else:
-                state.recheck(self)
+                state.after_op()
                 return result
         return self._wait_turn(False, partial(_base_recv, self, flags | _NOBLOCK, copy, track))
 
@@ -277,8 +363,10 @@ class Socket(zmq.Socket):
         at once unless others queue in the same direction (first come, first
         served), and waits its turn when it would block. Either way, whoever
         else waits is re-checked afterwards, since the call drained the FD.
+        ``send`` and ``recv`` inline this decision tree for speed; the tests
+        drive every waiting scenario through all three.
         """
-        state = self._green_waiting
+        state = self._green_state
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
                 return attempt(flags)
@@ -290,38 +378,38 @@ class Socket(zmq.Socket):
             try:
                 return attempt(flags)
             finally:
-                state.recheck(self)
-        elif not (state.writers if writing else state.readers):
+                state.after_op()
+        elif not (state.senders if writing else state.receivers):
             try:
                 result = attempt(flags | _NOBLOCK)
             except zmq.Again:
                 pass
             else:
-                state.recheck(self)
+                state.after_op()
                 return result
         return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK))
 
     def _wait_turn(self, writing: bool, attempt: Callable[[], Any]) -> Any:
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
-        state = self._waiting()
+        state = self._state()
         option = _SNDTIMEO if writing else _RCVTIMEO
         # Reading an option through pyzmq costs about a microsecond (it
         # builds an enum), so the timeout is read once and kept; set()
         # forgets it when it changes.
-        timeouts = state.timeouts
+        timeouts = self._green_timeouts
         if timeouts is None:
             timeout = _base_get(self, option)
         else:
             timeout = timeouts.get(option)
             if timeout is None:
                 timeout = timeouts[option] = _base_get(self, option)
-        if writing:
-            return state.wait_for_turn(state.writers, attempt, timeout, self)
-        state.recv_waited = True
-        return state.wait_for_turn(state.readers, attempt, timeout, self)
+        if not writing and not self._green_recv_waited:
+            if _base_get(self, _TYPE) in _RECV_ONLY_WAITS:
+                object.__setattr__(self, "_green_recv_waited", True)
+        return state.wait_turn(writing, attempt, timeout)
 
-    # -- options and lifetime ---------------------------------------------
+    # -- options, endpoints and lifetime ---------------------------------------
 
     def get(self, option: int) -> Any:
         """Get a socket option, as :meth:`zmq.Socket.get`.
@@ -330,10 +418,12 @@ class Socket(zmq.Socket):
         used to wake greenlets waiting on this socket.
         """
         value = _base_get(self, option)
-        if option == _EVENTS:
-            state = self._green_waiting
-            if state is not None and state.waiting:
+        state = self._green_state
+        if state is not None and state.waiting:
+            if option == _EVENTS:
                 state.notify(value)
+            else:
+                state.after_op()
         return value
 
     # pyzmq binds this alias to the Cython method; rebind it to ours.
@@ -341,13 +431,27 @@ class Socket(zmq.Socket):
 
     def set(self, option: int, optval: Any) -> None:
         """Set a socket option, as :meth:`zmq.Socket.set`."""
-        super().set(option, optval)
-        state = self._green_waiting
-        if state is not None and state.timeouts:
-            state.timeouts.pop(option, None)
+        try:
+            super().set(option, optval)
+        finally:
+            timeouts = self._green_timeouts
+            if timeouts:
+                timeouts.pop(option, None)
+            state = self._green_state
+            if state is not None and state.waiting:
+                state.after_op()
 
     # As for getsockopt; setting options as attributes goes through set().
     setsockopt = set
+
+    bind = _rechecking("bind")
+    connect = _rechecking("connect")
+    unbind = _rechecking("unbind")
+    disconnect = _rechecking("disconnect")
+    monitor = _rechecking("monitor")
+    if hasattr(zmq.Socket, "join"):
+        join = _rechecking("join")
+        leave = _rechecking("leave")
 
     @property
     def underlying(self) -> int:
@@ -356,15 +460,12 @@ class Socket(zmq.Socket):
         Whoever asks may make a second Python object of it (a shadow) and set
         timeouts through that, so from then on they are read at every wait.
         """
-        object.__setattr__(self, "_green_shared", True)
-        state = self._green_waiting
-        if state is not None:
-            state.timeouts = None
+        object.__setattr__(self, "_green_timeouts", None)
         return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
         """Wait for events on this socket, as :meth:`zmq.Socket.poll`; blocks only this greenlet."""
-        if self.closed:
+        if self._closed:
             raise zmq.ZMQError(zmq.ENOTSUP)
         poller = Poller()
         poller.register(self, flags)
@@ -376,63 +477,28 @@ class Socket(zmq.Socket):
     def close(self, linger: int | None = None) -> None:
         """Close the socket, as :meth:`zmq.Socket.close`.
 
-        Greenlets waiting on it wake at once with ``ZMQError(ENOTSOCK)``.
+        Greenlets waiting on it, through this object or any other on the same
+        libzmq socket, wake at once with ``ZMQError(ENOTSOCK)``.
         """
+        state = self._green_state
+        if state is None and not self._closed:
+            # Nobody waited through this object; others may have.
+            state = existing_waiting(self)
         super().close(linger)
-        state = self._green_waiting
-        if state is not None:
+        if state is not None and self._closed:
             state.close()
 
 
-# Fork safety. In a child process created by fork(), libzmq answers every
-# call that processes a socket's commands (recv, EVENTS, poll, bind,
-# connect) with EINTR, and pyzmq retries EINTR forever: the child spins
-# (pyzmq #1330, gevent #236). A check on every call would tax the fast path,
-# so instead the child, right after fork, shadows the entry points of every
-# socket it inherited with one that raises: an instance attribute wins over
-# the class's method, and Python looks there on every call anyway.
-# Greenlets already parked at fork time are failed by _waiting's own hook.
-_live_sockets: weakref.WeakSet[Socket] = weakref.WeakSet()
-
-_INHERITED_ENTRY_POINTS = (
-    "send",
-    "send_multipart",
-    "recv",
-    "recv_multipart",
-    "recv_into",
-    "get",
-    "getsockopt",
-    "poll",
-    "bind",
-    "connect",
-    "unbind",
-    "disconnect",
-    "monitor",
-    "get_monitor_socket",
-    "_waiting",
-)
-
-
-def _refuse_after_fork(*args: Any, **kwargs: Any) -> NoReturn:
-    raise fork_error()
-
-
-def _refuse_inherited_sockets() -> None:
-    for socket in list(_live_sockets):
-        for name in _INHERITED_ENTRY_POINTS:
-            object.__setattr__(socket, name, _refuse_after_fork)
-    _live_sockets.clear()
-
-
-os.register_at_fork(after_in_child=_refuse_inherited_sockets)
+# Context.term runs in an OS thread of its own, started unpatched.
+_start_thread = get_original("_thread", "start_new_thread")
 
 
 class Context(zmq.Context[Socket]):
     """A :class:`zmq.Context` that makes green sockets.
 
     :meth:`term` (and so :meth:`destroy`) runs libzmq's blocking terminate in
-    gevent's threadpool: other greenlets keep running, greenlets waiting on
-    its sockets get :class:`zmq.ContextTerminated`, and can close them.
+    an OS thread of its own: other greenlets keep running, greenlets waiting
+    on its sockets get :class:`zmq.ContextTerminated`, and can close them.
     ``Context.instance()`` is a singleton of its own, distinct from
     ``zmq.Context.instance()``.
 
@@ -455,16 +521,13 @@ class Context(zmq.Context[Socket]):
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "_green_pid", os.getpid())
 
-    def _forked(self) -> bool:
-        return self._green_pid is not None and self._green_pid != os.getpid()
-
     def socket(self, socket_type: int, *args: Any, **kwargs: Any) -> Any:
         """Create a green socket, as :meth:`zmq.Context.socket`.
 
         In a child process created by fork() this raises :class:`RuntimeError`
         instead of creating a socket whose I/O would never happen.
         """
-        if self._forked():
+        if inherited(self._green_pid):
             raise fork_error()
         return super().socket(socket_type, *args, **kwargs)
 
@@ -474,16 +537,39 @@ class Context(zmq.Context[Socket]):
         super().__del__()
 
     def term(self) -> None:
-        """Terminate the context, blocking only the calling greenlet."""
-        hub = get_hub()
-        if self._forked():
-            # pyzmq leaves a context inherited through fork alone (terminating
-            # it is the parent's job) and returns at once; so do we, without
-            # relying on the threadpool in the child.
+        """Terminate the context, blocking only the calling greenlet.
+
+        libzmq's terminate blocks its OS thread until every socket is closed,
+        so it runs in a thread of its own while this greenlet waits
+        (design.md, "Term off the hub"); errors are raised here, as pyzmq
+        raises them, and nowhere else.
+        """
+        if (
+            inherited(self._green_pid)
+            or self._green_finalizing
+            or getcurrent() is get_hub()
+        ):
+            # Inherited through fork (pyzmq returns at once, leaving it to the
+            # parent), a finalizer, or the hub itself: no greenlet to block.
             super().term()
             return
-        if self._green_finalizing or getcurrent() is hub:
-            # No greenlet to block (finalizer, or the hub itself): as pyzmq does.
-            super().term()
-            return
-        hub.threadpool.apply(super().term)
+        outcome: list[BaseException] = []
+        done = ThreadSignal()
+        base_term = super().term
+
+        def terminate() -> None:
+            try:
+                base_term()
+            except BaseException as exc:
+                outcome.append(exc)
+            finally:
+                done.send()
+
+        try:
+            _start_thread(terminate, ())
+        except BaseException:
+            done.close()
+            raise
+        done.wait_then_close()
+        if outcome:
+            raise outcome[0]

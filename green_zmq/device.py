@@ -57,13 +57,14 @@ from ._ints import (
     SNDMORE as _SNDMORE,
     TYPE as _TYPE,
 )
+from ._waiting import backoff, hand_on
 from .poll import Poller
 
 __all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
 
 
 # The Cython methods: a burst skips the green overrides, and hands readiness
-# on to other waiters once per burst instead of once per call (_hand_on).
+# on to other waiters once per burst instead of once per call (_waiting.hand_on).
 # Messages move as Frames (recv with copy=False): no copy of the payload, and
 # Frame.more is far cheaper than getsockopt(RCVMORE), which builds a
 # SocketOption enum per call (about 1 us, more than the recv itself).
@@ -160,8 +161,8 @@ class _Direction:
             self.blocked = True
             return 0
         moved = self._burst()
-        _hand_on(self.src)
-        _hand_on(self.dst)
+        hand_on(self.src)
+        hand_on(self.dst)
         return moved
 
     def _burst(self) -> int:
@@ -170,7 +171,7 @@ class _Direction:
             if not self._deliver(held):
                 self.blocked = True
                 self.refusals += 1
-                pause = min(_REFUSED_PAUSE * 2 ** (self.refusals - 1), _REFUSED_PAUSE_MAX)
+                pause = backoff(_REFUSED_PAUSE, _REFUSED_PAUSE_MAX, self.refusals)
                 self.retry_at = monotonic() + pause
                 return 0
             self.refusals = 0
@@ -245,15 +246,6 @@ def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
     if not due:
         return None
     return max(0, int((min(due) - monotonic()) * 1000) + 1)
-
-
-def _hand_on(socket: zmq.Socket) -> None:
-    # A burst's NOBLOCK calls may have consumed FD edges that other greenlets
-    # waiting on this socket were owed (DESIGN.md fact 1): re-check for them,
-    # as a green send/recv would. Our own poller re-checks before it parks.
-    state = getattr(socket, "_green_waiting", None)
-    if state is not None and (state.readers or state.writers or len(state.interests) > 1):
-        state.recheck(socket)
 
 
 def _statistics(forward: _Direction, reverse: _Direction | None) -> list[bytes]:

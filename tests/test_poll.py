@@ -10,6 +10,7 @@ import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
+from green_zmq._waiting import existing_waiting, socket_statistics
 from helpers import pair
 
 pytestmark = pytest.mark.timeout(20)
@@ -241,13 +242,14 @@ def test_a_stuck_readable_fd_does_not_spin(ctx, ticker, pipe):
     a, b = pair(ctx)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    state = b._green_waiting
+    state = existing_waiting(b)
     # Stand-in for libzmq leaving its FD readable: watch a pipe nobody drains.
     r, w = pipe
     os.write(w, b"stuck")
-    state.watcher.close()
-    state.watcher = gevent.get_hub().loop.io(r, 1)
-    state.watcher.start(state._on_fd)
+    state._watcher.close()
+    state.fd = r
+    state._watcher = gevent.get_hub().loop.io(r, 1)
+    state._watcher.start(state._on_fd)
     before = zmq.statistics().fd_wakeups
     assert poller.poll(300) == []
     wakeups = zmq.statistics().fd_wakeups - before
@@ -265,24 +267,24 @@ def test_watchers_persist_across_polls(ctx, pipe):
     poller.register(b, zmq.POLLIN)
     poller.register(r, zmq.POLLIN)
     poller.poll(1)
-    socket_watcher = b._green_waiting.watcher
-    fd_watcher = poller._watchers[r]
+    socket_watcher = existing_waiting(b)._watcher
+    fd_watcher = poller._waiting._fds[r]
     for _ in range(3):
         assert poller.poll(1) == []
-    assert b._green_waiting.watcher is socket_watcher
-    assert poller._watchers[r] is fd_watcher
+    assert existing_waiting(b)._watcher is socket_watcher
+    assert poller._waiting._fds[r] is fd_watcher
 
 
 def test_unregister_and_collection_release_the_sockets(ctx):
     a, b = pair(ctx)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    assert b._green_waiting.waiting == 1
+    assert socket_statistics(b).interests == 1
     poller.unregister(b)
-    assert b._green_waiting.waiting == 0
+    assert socket_statistics(b).interests == 0
     poller.register(b, zmq.POLLIN)
     del poller
-    assert b._green_waiting.waiting == 0
+    assert socket_statistics(b).interests == 0
 
 
 @pytest.mark.parametrize("idle", [0, 8], ids=["few sockets", "many sockets"])

@@ -12,14 +12,14 @@ import gevent
 import pytest
 
 import green_zmq as zmq
-from green_zmq import _waiting
+from green_zmq._waiting.registry import hub_waiting
 from helpers import pair
 
 pytestmark = pytest.mark.timeout(20)
 
 
 def _spin_watcher():
-    return _waiting.hub_waiting(gevent.get_hub()).spin_watcher
+    return hub_waiting(gevent.get_hub()).spin_watcher
 
 
 def _spinning() -> bool:

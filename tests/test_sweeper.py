@@ -7,7 +7,7 @@ import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
-from green_zmq import _waiting
+from green_zmq._waiting.registry import hub_waiting
 from helpers import pair
 
 pytestmark = pytest.mark.timeout(10)
@@ -31,7 +31,7 @@ def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):
         zmq.set_sweep_interval(previous)
     assert zmq.statistics().missed_edges == before + 1
     # The autouse fixture would (rightly) fail this test for the miss we made.
-    _waiting.hub_waiting(gevent.get_hub()).missed_edges = before
+    hub_waiting(gevent.get_hub()).missed_edges = before
 
 
 def test_sweep_interval_zero_turns_the_sweeper_off(ctx):

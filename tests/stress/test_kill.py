@@ -22,6 +22,7 @@ from gevent.lock import BoundedSemaphore
 from stress_mode import size
 
 import green_zmq as zmq
+from green_zmq._waiting import socket_statistics
 
 ITERATIONS = size(500, 10_000)
 VICTIM_DRIVERS = 4
@@ -198,7 +199,7 @@ def test_killing_waiters_at_random_leaks_nothing_and_loses_no_message(ctx, trans
                     traffic.sent.append(mid)
                     break
 
-    baseline = (a._waiting().waiting, b._waiting().waiting)
+    baseline = (socket_statistics(a), socket_statistics(b))
     parked_before = zmq.statistics().parked
     writers = [gevent.spawn(writer, w) for w in range(3)] + [gevent.spawn(polling_writer)]
     background = [gevent.spawn(reader) for _ in range(3)] + [gevent.spawn(polling_reader)]
@@ -230,10 +231,11 @@ def test_killing_waiters_at_random_leaks_nothing_and_loses_no_message(ctx, trans
     assert sorted(traffic.received) == sorted(traffic.sent)
     # No waiter leaked, on the hub or on the sockets.
     assert zmq.statistics().parked == parked_before
-    for state in (a._waiting(), b._waiting()):
-        queued = (len(state.readers), len(state.writers), len(state.interests))
-        assert queued == (0, 0, 1), (state.socket(), queued)
-    assert (a._waiting().waiting, b._waiting().waiting) == baseline
+    for socket in (a, b):
+        state = socket_statistics(socket)
+        queued = (state.receivers, state.senders, state.interests)
+        assert queued == (0, 0, 1), (socket, queued)
+    assert (socket_statistics(a), socket_statistics(b)) == baseline
     # Still usable, in both directions.
     a.send_multipart([b"after", b"torture"])
     assert b.recv_multipart() == [b"after", b"torture"]

@@ -1,0 +1,176 @@
+"""Waiting on what is not a zmq socket: raw file descriptors, and other OS threads.
+
+:class:`FdWaiter` is the package's one watcher of a raw fd (a Poller's
+integer fds and ``fileno()`` objects, the eventloop's selector), and
+:class:`ThreadSignal` the one way another OS thread wakes a greenlet (a
+tracker's event set by pyzmq's collector thread, a context's term run in a
+thread of its own). Greenlets still wait through :func:`.turns.park`, so
+these waits are counted, thread-checked and fork-checked like the rest.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any, Callable
+
+import zmq
+from gevent.hub import get_hub
+from gevent.monkey import get_original
+
+from .registry import hub_waiting
+from .turns import Turn, park, wake_in_hub
+
+__all__ = ["READABLE", "WRITABLE", "FdWaiter", "ThreadSignal"]
+
+# What fired, as libev and the selectors module both number it.
+READABLE = 1
+WRITABLE = 2
+
+# gevent's monkey-patching removes select.epoll.
+_epoll = get_original("select", "epoll")
+
+
+class FdWaiter:
+    """A persistent watcher of one raw fd; ``callback(arg, fired)`` runs in the hub.
+
+    ``fired`` is READABLE | WRITABLE. The callback must only record and wake,
+    never block or call libzmq. ``urgent`` asks for priority data (POLLPRI).
+    An fd wanted for neither reading nor writing is watched for errors and
+    hang-ups alone, which libev cannot express: it goes into an epoll set of
+    its own whose fd libev watches, so a readable fd nobody asked to read
+    never wakes anybody. Bad fds raise ``OSError`` as ``epoll`` does
+    (EBADF; EPERM for a regular file).
+    """
+
+    __slots__ = ("_watcher", "_epoll", "_callback", "_arg", "fd")
+
+    def __init__(
+        self,
+        fd: int,
+        readable: bool,
+        writable: bool,
+        urgent: bool,
+        callback: Callable[[Any, int], None],
+        arg: Any,
+        priority: int | None = None,
+    ) -> None:
+        self.fd = fd
+        self._callback = callback
+        self._arg = arg
+        self._epoll = None
+        loop = get_hub().loop
+        if (readable or writable) and not urgent:
+            # Ask epoll first: libev takes any fd and fails only later.
+            events = (READABLE if readable else 0) | (WRITABLE if writable else 0)
+            probe = _epoll()
+            try:
+                probe.register(
+                    fd, (select.EPOLLIN if readable else 0) | (select.EPOLLOUT if writable else 0)
+                )
+            finally:
+                probe.close()
+            self._watcher = loop.io(fd, events)
+        else:
+            self._epoll = _epoll()
+            mask = (
+                (select.EPOLLIN if readable else 0)
+                | (select.EPOLLOUT if writable else 0)
+                | (select.EPOLLPRI if urgent else 0)
+            )
+            try:
+                self._epoll.register(fd, mask)
+            except BaseException:
+                self._epoll.close()
+                raise
+            self._watcher = loop.io(self._epoll.fileno(), READABLE)
+        if priority is not None:
+            self._watcher.priority = priority
+
+    @property
+    def active(self) -> bool:
+        return bool(self._watcher.active)
+
+    def start(self) -> None:
+        if self._epoll is None:
+            self._watcher.start(self._fired, pass_events=True)
+        else:
+            self._watcher.start(self._urgent_fired)
+
+    def stop(self) -> None:
+        self._watcher.stop()
+
+    def close(self) -> None:
+        self._watcher.close()
+        if self._epoll is not None:
+            self._epoll.close()
+
+    def _fired(self, events: int) -> None:
+        self._callback(self._arg, events & (READABLE | WRITABLE))
+
+    def _urgent_fired(self) -> None:
+        # Level-triggered: whoever the callback wakes looks at the fd and
+        # either reports it (the condition stays until handled, as for a
+        # plain poll) or stops watching.
+        self._callback(self._arg, READABLE)
+
+
+class ThreadSignal:
+    """Wakes a greenlet of the creating thread from any OS thread.
+
+    Made (and its watcher started) before the other thread may call
+    :meth:`send`, so that no signal is lost; :meth:`wait` parks until it
+    came, or the deadline. Referenced while it exists: the hub must not
+    conclude that nothing can wake the greenlet (``LoopExit``) while only
+    another thread can. Close it once the other thread can no longer send.
+    """
+
+    __slots__ = ("_watcher", "_turn", "_registry", "_came", "_abandoned")
+
+    def __init__(self) -> None:
+        hub = get_hub()
+        self._registry = hub_waiting(hub)
+        self._turn = Turn()
+        self._came = False
+        self._abandoned = False
+        self._watcher = hub.loop.async_()
+        self._watcher.start(self._fired)
+
+    def send(self) -> None:
+        """Wake the waiter; safe from any thread (libev's async signal)."""
+        self._watcher.send()
+
+    def wait(self, deadline: float | None) -> bool:
+        """Park until :meth:`send`; ``False`` if ``deadline`` came first."""
+        try:
+            park(self._turn, self._registry, deadline)
+        except zmq.Again:
+            return False
+        return True
+
+    def wait_then_close(self) -> None:
+        """Park until :meth:`send`, then close; the other thread sends exactly once.
+
+        If this greenlet is interrupted first (killed, a ``gevent.Timeout``),
+        the signal closes itself when it comes: the other thread may still
+        send, and a closed watcher must never be sent to.
+        """
+        try:
+            park(self._turn, self._registry, None)
+        except BaseException:
+            if self._came:
+                self.close()
+            else:
+                self._abandoned = True
+            raise
+        self.close()
+
+    def close(self) -> None:
+        self._watcher.close()
+
+    def _fired(self) -> None:
+        # In the hub.
+        self._came = True
+        if self._abandoned:
+            self._watcher.close()
+        else:
+            wake_in_hub(self._turn)

@@ -1,0 +1,271 @@
+"""The waiting side of a poller: persistent registrations, and any number of poll calls.
+
+A :class:`PollWaiting` belongs to one poller. Its registrations persist
+between polls: an :class:`Interest` on a socket's shared state for each zmq
+socket, an :class:`~.fd.FdWaiter` for each raw fd. Each poll call parks a
+turn of its own, so several greenlets may poll one poller at once, and
+every registration that fires wakes all of them, as a readiness would
+return every thread's ``zmq_poll`` on the same items.
+
+``dirty`` holds the keys of the registrations that may have become ready
+since the poller last looked (FD fired, EVENTS showed a wanted event,
+watcher dormant, just registered): a poll need check only those, so idle
+sockets cost nothing. Lifecycle of a registration::
+
+    watch_socket() / watch_fd() -> registered, dirty
+    wait()  -> park until a registration fires, or the deadline
+    checked() after each zmq_poll -> hand the readiness on to other waiters
+    unwatch() / poller collected -> registration removed
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+import zmq
+from gevent.hub import get_hub
+from gevent.monkey import get_original
+
+from .fd import FdWaiter
+from .fork import fork_error
+from .registry import hub_waiting
+from .sockets import SocketWaiting
+from .turns import Turn, park, wake, wake_in_hub
+
+__all__ = ["Interest", "PollWaiting"]
+
+_real_poll = get_original("select", "poll")
+_FD_READABLE = select.POLLIN
+
+
+class Interest:
+    """A poller's persistent registration on one socket: which events it wants.
+
+    ``key`` is what the poller registered (it reports results by it).
+    """
+
+    __slots__ = ("poller", "mask", "key")
+
+    def __init__(self, poller: PollWaiting, mask: int, key: Any) -> None:
+        self.poller = poller
+        self.mask = mask
+        self.key = key
+
+    def parked(self) -> bool:
+        return bool(self.poller.turns)
+
+    def turns(self) -> list[Turn]:
+        return self.poller.turns
+
+    def fire(self, hub: Any) -> None:
+        self.poller.dirty.add(self.key)
+        for turn in self.poller.turns:
+            wake(turn, hub)
+
+    def fire_in_hub(self) -> None:
+        self.poller.dirty.add(self.key)
+        for turn in list(self.poller.turns):
+            wake_in_hub(turn)
+
+    def dormant(self, state: SocketWaiting) -> None:
+        self.poller.dirty.add(self.key)
+        self.poller.dormant.append(state)
+
+
+class PollWaiting:
+    """Registrations and parked poll calls of one poller (see the module's notes)."""
+
+    def __init__(self) -> None:
+        self.hub = get_hub()
+        self.registry = hub_waiting(self.hub)
+        self.turns: list[Turn] = []
+        self.dirty: set[Any] = set()
+        # Socket states whose watcher was stopped while the poller was not
+        # polling (so an FD nobody drains cannot spin the hub); restarted
+        # before the next park.
+        self.dormant: list[SocketWaiting] = []
+        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int]] = {}
+        self._fds: dict[Any, FdWaiter] = {}
+        # Keys every poll looks at: raw fds (cheap to look at) and
+        # registrations nothing watches (they must fail the way pyzmq fails).
+        self.always: set[Any] = set()
+        # How many keys stand for each socket state (a socket and its shadows).
+        self._states: dict[SocketWaiting, int] = {}
+        # The sockets' FDs, to find signals the hub has not seen yet; one FD
+        # may stand for several keys (a socket and its shadows).
+        self._signalled = _real_poll()
+        self._keys_by_fd: dict[int, list[Any]] = {}
+
+    # -- registrations ---------------------------------------------------------
+
+    def watch_socket(self, key: Any, state: SocketWaiting, mask: int) -> None:
+        """Register (or re-mask) a zmq socket's state, by the key it reports under."""
+        entry = self._sockets.get(key)
+        if entry is not None and entry[0] is state:
+            entry[1].mask = mask
+            self.dirty.add(key)
+            return
+        self.unwatch(key)
+        interest = Interest(self, mask, key)
+        state.add_interest(interest)
+        fd = state.fd
+        self._sockets[key] = (state, interest, fd)
+        self._states[state] = self._states.get(state, 0) + 1
+        keys = self._keys_by_fd.get(fd)
+        if keys is None:
+            self._keys_by_fd[fd] = [key]
+            self._signalled.register(fd, _FD_READABLE)
+        else:
+            keys.append(key)
+        self.dirty.add(key)
+
+    def watch_fd(self, key: Any, fd: int, readable: bool, writable: bool, urgent: bool) -> None:
+        """Register (or re-mask) a raw fd; ``urgent``: priority data, or errors alone.
+
+        Raises what :class:`.fd.FdWaiter` raises for an fd it cannot watch;
+        the key is then left to :meth:`check_always`.
+        """
+        self.unwatch(key)
+        waiter = FdWaiter(fd, readable, writable, urgent, self._fd_fired, key)
+        self._fds[key] = waiter
+        self.always.add(key)
+        if self.turns:
+            waiter.start()
+
+    def check_always(self, key: Any) -> None:
+        """A registration with no watcher (odd flags, a bad fd): every poll looks at it."""
+        self.unwatch(key)
+        self.always.add(key)
+
+    def unwatch(self, key: Any) -> None:
+        entry = self._sockets.pop(key, None)
+        if entry is not None:
+            state, interest, fd = entry
+            state.remove_interest(interest)
+            self.dirty.discard(key)
+            if self._states[state] == 1:
+                del self._states[state]
+            else:
+                self._states[state] -= 1
+            keys = self._keys_by_fd[fd]
+            keys.remove(key)
+            if not keys:
+                del self._keys_by_fd[fd]
+                self._signalled.unregister(fd)
+        waiter = self._fds.pop(key, None)
+        if waiter is not None:
+            waiter.close()
+        self.always.discard(key)
+
+    def release(self) -> None:
+        for key in [*self._sockets, *self._fds]:
+            self.unwatch(key)
+
+    def check_open(self, keys: list[Any]) -> None:
+        """Raise as a plain poll of these registrations would not, but should.
+
+        In a forked child, :func:`.fork.fork_error` (libzmq would answer
+        EINTR forever); for a closed socket, ``ZMQError(ENOTSOCK)``, as a
+        plain poll interrupted by close() raises (``zmq_poll`` itself would
+        take the closed socket's NULL handle for fd 0).
+        """
+        if self.registry.forked:
+            raise fork_error()
+        if self._closed_socket(keys):
+            raise zmq.ZMQError(zmq.ENOTSOCK)
+
+    def _closed_socket(self, keys: list[Any]) -> bool:
+        sockets = self._sockets
+        always = self.always
+        for key in keys:
+            entry = sockets.get(key)
+            if entry is not None:
+                if entry[0].closed:
+                    return True
+            elif key in always and isinstance(key, zmq.Socket) and key.closed:
+                # Closed before it was registered, so nothing watches it.
+                return True
+        return False
+
+    # -- which registrations to look at ------------------------------------------
+
+    def may_be_ready(self) -> set[Any]:
+        """Keys of the socket registrations that may have news (and see :attr:`always`)."""
+        dirty = self.dirty
+        if self._keys_by_fd:
+            keys_by_fd = self._keys_by_fd
+            for fd, _ in self._signalled.poll(0):
+                dirty.update(keys_by_fd[fd])
+        return dirty
+
+    def checked(self, looked_at: list[Any], ready: list[tuple[Any, int]], woken: bool) -> None:
+        """After a ``zmq_poll`` over ``looked_at`` found ``ready``: forget, hand on.
+
+        ``zmq_poll`` read EVENTS of every socket it looked at, draining their
+        FDs: whoever else waits on them (turns, other pollers, other poll
+        calls of this poller) must be re-checked, or loses its wakeup. A
+        poll ``woken`` for nothing feeds the sockets' spin guards.
+        """
+        dirty = self.dirty
+        if dirty:
+            found = {key for key, _ in ready}
+            for key in looked_at:
+                if key not in found:
+                    dirty.discard(key)
+        contended = self.registry.contended
+        if contended:
+            mine = self._states
+            for state in list(contended):
+                if state in mine:
+                    state.after_op()
+        sockets = self._sockets
+        if ready:
+            for key, _ in ready:
+                entry = sockets.get(key)
+                if entry is not None:
+                    entry[0].got_news()
+            # Other poll calls of this poller, parked: what we found (and
+            # drained) is theirs too.
+            hub = self.hub
+            for turn in self.turns:
+                wake(turn, hub)
+        elif woken:
+            for key in looked_at:
+                entry = sockets.get(key)
+                if entry is not None:
+                    entry[0].futile()
+
+    # -- waiting -------------------------------------------------------------
+
+    def wait(self, deadline: float | None) -> bool:
+        """Park this poll call until a registration fires; ``False`` at ``deadline``."""
+        registry = self.registry
+        if registry.forked:
+            raise fork_error()
+        if get_hub() is not self.hub:
+            raise RuntimeError("green_zmq Poller used from a thread other than its own")
+        turn = Turn()
+        self.turns.append(turn)
+        if len(self.turns) == 1:
+            for waiter in self._fds.values():
+                waiter.start()
+        for state in self.dormant:
+            state.rearm()
+        self.dormant.clear()
+        try:
+            park(turn, registry, deadline)
+        except zmq.Again:
+            return False
+        finally:
+            self.turns.remove(turn)
+            if not self.turns:
+                for waiter in self._fds.values():
+                    waiter.stop()
+        return True
+
+    def _fd_fired(self, key: Any, fired: int) -> None:
+        # In the hub; zmq_poll will tell what fired.
+        self.dirty.add(key)
+        for turn in list(self.turns):
+            wake_in_hub(turn)

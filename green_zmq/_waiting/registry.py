@@ -1,0 +1,215 @@
+"""The per-hub registry: who waits on this thread, its counters, the spin and the sweeper."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.hub import get_hub
+
+from .fork import on_fork_in_child
+
+if TYPE_CHECKING:
+    from .sockets import SocketWaiting
+
+__all__ = [
+    "HubWaiting",
+    "WaitStatistics",
+    "hub_waiting",
+    "set_spin",
+    "set_sweep_interval",
+    "statistics",
+]
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+_sweep_interval = _seconds_from_env("GREEN_ZMQ_SWEEP_INTERVAL", 1.0)
+_spin = _seconds_from_env("GREEN_ZMQ_SPIN", 0.00005)
+
+
+def set_spin(seconds: float) -> float:
+    """Set how long the hub polls instead of sleeping after a wait begins; return the old value.
+
+    A thread that sleeps in ``epoll_wait`` takes tens of microseconds to
+    wake when libzmq's I/O thread signals it (more on a virtual machine),
+    and a request/reply exchange pays that twice per round trip. So after
+    a greenlet parks, the hub keeps polling without blocking for this long,
+    and only when it has nothing else to run. The default is 50
+    microseconds, or the ``GREEN_ZMQ_SPIN`` environment variable; ``0``
+    never spins. The cost is at most this much CPU per wait.
+    """
+    global _spin
+    if seconds < 0:
+        raise ValueError("spin time must be >= 0")
+    previous, _spin = _spin, float(seconds)
+    return previous
+
+
+def set_sweep_interval(seconds: float) -> float:
+    """Set how often the missed-edge sweeper looks at waiting sockets; return the old value.
+
+    ``0`` turns the sweeper off (correctness never depends on it). The
+    default is 1 second, or the ``GREEN_ZMQ_SWEEP_INTERVAL`` environment
+    variable. Takes effect at once on the calling thread's hub, and on
+    other hubs at their next wait.
+    """
+    global _sweep_interval
+    if seconds < 0:
+        raise ValueError("sweep interval must be >= 0")
+    previous, _sweep_interval = _sweep_interval, float(seconds)
+    registry = hub_waiting(get_hub())
+    if registry.sweep_timer is not None:
+        registry.sweep_timer.close()
+        registry.sweep_timer = None
+    registry.start_sweeper()
+    return previous
+
+
+@dataclass(frozen=True)
+class WaitStatistics:
+    """A snapshot of the waiting machinery of the calling thread's hub.
+
+    ``parked``: greenlets waiting right now (on a socket, a poller, an fd,
+    a tracker or a context's term);
+    ``sockets``: sockets with somebody parked on them right now;
+    ``fd_wakeups``: times a socket's FD watcher fired with somebody waiting;
+    ``rechecks``: EVENTS reads made on behalf of waiting greenlets;
+    ``sweeps``: sweeper passes;
+    ``missed_edges``: sockets the sweeper found ready with a waiter that
+    nobody had woken, parked since before its previous pass (a lost
+    wakeup; 0 unless there is a bug). A message that lands in the few
+    microseconds between the sweeper's look at the FD and its EVENTS read
+    is indistinguishable and counts too, so with thousands of long waits
+    a rare count is possible without a bug.
+    """
+
+    parked: int
+    sockets: int
+    fd_wakeups: int
+    rechecks: int
+    sweeps: int
+    missed_edges: int
+
+
+class HubWaiting:
+    """Per-hub bookkeeping: sockets with waiters, counters, the spin, the sweeper."""
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        # Sockets with a turn queued or a poller interest registered.
+        self.waiting: set[SocketWaiting] = set()
+        # Sockets with a queued reader or writer, or more than one poller
+        # interest: after a poller drains their FDs it must re-check them
+        # for the others.
+        self.contended: set[SocketWaiting] = set()
+        self.parked = 0
+        self.fd_wakeups = 0
+        self.rechecks = 0
+        self.sweeps = 0
+        self.missed_edges = 0
+        self.sweep_timer: Any = None
+        # The idle watcher that keeps the loop polling until spin_until (set_spin).
+        self.spin_watcher: Any = None
+        self.spin_until = 0.0
+        # Set in a forked child: every wait on this registry fails.
+        self.forked = False
+
+    def add(self, state: SocketWaiting) -> None:
+        self.waiting.add(state)
+        if self.sweep_timer is None:
+            self.start_sweeper()
+
+    def spin(self) -> None:
+        """Keep the loop from sleeping for the next ``_spin`` seconds (see set_spin)."""
+        if not _spin:
+            return
+        self.spin_until = monotonic() + _spin
+        watcher = self.spin_watcher
+        if watcher is None:
+            # An idle watcher runs only when nothing else is pending, and
+            # while it is active libev polls without blocking. Unreferenced:
+            # it never keeps the loop alive by itself.
+            watcher = self.spin_watcher = self.hub.loop.idle(ref=False)
+        if not watcher.active:
+            watcher.start(self._spin_tick)
+
+    def _spin_tick(self) -> None:
+        if monotonic() >= self.spin_until:
+            self.spin_watcher.stop()
+
+    def start_sweeper(self) -> None:
+        if self.sweep_timer is None and self.waiting and _sweep_interval > 0:
+            # Unreferenced: the safety net never keeps the loop alive.
+            timer = self.hub.loop.timer(_sweep_interval, _sweep_interval, ref=False)
+            timer.start(self._sweep_soon)
+            self.sweep_timer = timer
+
+    def _sweep_soon(self) -> None:
+        # In the hub: hand the libzmq calls to a greenlet of their own.
+        if not self.waiting or _sweep_interval <= 0:
+            self.sweep_timer.close()
+            self.sweep_timer = None
+            return
+        gevent.spawn_raw(self.sweep)
+
+    def sweep(self) -> None:
+        self.sweeps += 1
+        for state in list(self.waiting):
+            state.sweep()
+
+    def statistics(self) -> WaitStatistics:
+        return WaitStatistics(
+            parked=self.parked,
+            sockets=sum(1 for state in self.waiting if state.has_parked()),
+            fd_wakeups=self.fd_wakeups,
+            rechecks=self.rechecks,
+            sweeps=self.sweeps,
+            missed_edges=self.missed_edges,
+        )
+
+
+_hubs: weakref.WeakKeyDictionary[Any, HubWaiting] = weakref.WeakKeyDictionary()
+
+
+def hub_waiting(hub: Any) -> HubWaiting:
+    """The registry of ``hub`` (made on first use)."""
+    registry = _hubs.get(hub)
+    if registry is None:
+        registry = _hubs[hub] = HubWaiting(hub)
+    return registry
+
+
+def statistics() -> WaitStatistics:
+    """Counters of the calling thread's hub: waiters, wakeups, missed edges."""
+    return hub_waiting(get_hub()).statistics()
+
+
+def _forget_the_parent() -> None:
+    # Greenlets parked in the parent were copied into the child with their
+    # watchers, and the child shares the parent's zmq FDs: left alone they
+    # would hang, or wake on the parent's traffic and call libzmq. Wake them
+    # to fail (see turns.park), with their sockets marked closed so that the
+    # clean-up on their way out calls nothing either. Nothing here calls
+    # libzmq; the wakeups run once the child's hub runs.
+    for registry in list(_hubs.values()):
+        registry.forked = True
+        for state in list(registry.waiting):
+            state.closed = True
+            state.wake_all()
+    _hubs.clear()
+
+
+on_fork_in_child(_forget_the_parent)

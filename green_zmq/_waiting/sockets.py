@@ -1,0 +1,639 @@
+"""The waiting state of one libzmq socket, shared by every Python object that wraps it.
+
+Notes on the approach
+---------------------
+
+A zmq socket's ``FD`` does not mean "readable". It is the socket's command
+mailbox: it becomes readable when libzmq has news for the socket, and any
+libzmq call on the socket (send, recv, EVENTS, bind, connect, options...)
+may drain it. The readiness itself is only known by reading ``EVENTS``
+(design.md, "The FD is an edge"). So:
+
+* Whoever drains the mailbox must re-read ``EVENTS`` for the greenlets still
+  parked on the socket, or their wakeup is lost: the FD will not fire again
+  for readiness that already exists. Every operation ends by checking one
+  int (:attr:`SocketWaiting.waiting`) and, only if somebody waits, calls
+  :meth:`SocketWaiting.after_op`.
+* That holds for every Python object on the same libzmq socket (a shadow,
+  ``Socket(other)``, a copy): the state is keyed by the socket's handle,
+  one per libzmq socket, with one FD watcher (design.md, "Shadows").
+* The io watcher's callback runs in the hub, where calling libzmq has been
+  seen to crash (pyzmq #950). It only wakes greenlets; each woken greenlet
+  makes its own zmq call (design.md, "Nothing calls libzmq in the hub").
+
+Greenlets take turns per direction, first come first served: a greenlet
+that finds others queued in its direction queues behind them instead of
+trying, and only the head of a queue is ever woken. A multipart message is
+written or read without yielding once its first frame went through, so
+frames of different greenlets never interleave.
+
+Lifecycle of a :class:`SocketWaiting` (one per libzmq socket, made on first wait)::
+
+    first wait -> watcher started -> FD fires / a re-check sees readiness
+               -> head of each ready direction woken -> it retries its call
+    last waiter leaves -> watcher kept, but no longer holds the loop
+    FD fires with nobody parked -> watcher stopped (no spinning on an FD
+                                   nobody drains)
+    close() by any wrapper -> everyone woken, watcher closed, state forgotten
+    fork -> in the child, everyone parked is woken and fails
+
+A sweeper per hub re-reads ``EVENTS`` of sockets with long-parked
+greenlets (see :meth:`SocketWaiting.sweep`). It is a safety net, not the
+mechanism: when it finds a socket ready that nobody woke while the FD shows
+nothing pending, that is a lost wakeup and ``missed_edges`` counts it.
+"""
+
+from __future__ import annotations
+
+import select
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+from gevent.hub import get_hub
+from gevent.monkey import get_original
+
+from .. import _compat
+from .._ints import ENOTSOCK, EVENTS, FD, POLLIN, POLLOUT
+from .fork import on_fork_in_child
+from .registry import HubWaiting, hub_waiting
+from .turns import Turn, deadline_after, park, wake, wake_in_hub
+
+if TYPE_CHECKING:
+    from .polling import Interest
+
+__all__ = [
+    "SocketStatistics",
+    "SocketWaiting",
+    "backoff",
+    "existing_waiting",
+    "forget_handle",
+    "hand_on",
+    "socket_statistics",
+    "socket_waiting",
+]
+
+_Backend = zmq.backend.Socket
+# The Cython method, so that re-checks skip every Python override.
+_getsockopt: Callable[[Any, int], Any] = _Backend.get
+_handle_of: Callable[[Any], int] = _Backend.underlying.__get__  # type: ignore[attr-defined]
+
+# The sweeper and the spin guard look at the FD without yielding, even
+# under monkey-patching.
+_real_select = get_original("select", "select")
+_real_poll = get_original("select", "poll")
+_FD_READABLE = select.POLLIN
+
+# Spin guard: after this many wakeups in a row that found the FD still
+# signalled right after a call drained it, back off from 2 ms doubling up
+# to 100 ms.
+_SPIN_LIMIT = 16
+_SPIN_BACKOFF = 0.001
+_SPIN_BACKOFF_MAX = 0.1
+
+# A turn whose call fails although EVENTS shows its direction ready retries
+# after 1 ms, doubling up to 50 ms, unless an FD edge wakes it first.
+_FUTILE_PAUSE = 0.001
+_FUTILE_PAUSE_MAX = 0.05
+
+
+def backoff(base: float, cap: float, count: int) -> float:
+    """``base`` doubled ``count - 1`` times, at most ``cap``: the package's one backoff."""
+    if count > 60:
+        return cap
+    return min(base * 2 ** (count - 1), cap)
+
+
+def _overdue(turn: Turn, pass_number: int) -> bool:
+    """Parked, not woken, and since before the given sweep pass."""
+    return turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
+
+
+# libzmq socket handle -> its state. Weak: the wrappers (and pollers) keep a
+# state alive, and a state nobody holds has nobody waiting.
+_by_handle: weakref.WeakValueDictionary[int, SocketWaiting] = weakref.WeakValueDictionary()
+
+
+def socket_waiting(socket: zmq.Socket, hub: Any = None) -> SocketWaiting:
+    """The waiting state of ``socket``'s libzmq socket, made on first use.
+
+    Every Python object wrapping the same libzmq socket gets the same state.
+    ``hub`` is the hub of the thread that owns the socket (``None``: the
+    calling thread's); it counts only when the state is made.
+    """
+    handle = _handle_of(socket)
+    if not handle:
+        raise zmq.ZMQError(ENOTSOCK)
+    state = _by_handle.get(handle)
+    if state is not None:
+        if not state.stale(_getsockopt(socket, FD)):
+            state.attached()
+            return state
+        state.close()
+    state = SocketWaiting(handle, hub if hub is not None else get_hub(), _origin_of(socket))
+    _by_handle[handle] = state
+    return state
+
+
+def _origin_of(socket: zmq.Socket) -> zmq.Socket | None:
+    """The Python object that owns the libzmq socket under ``socket``, if known.
+
+    A shadow made of another object (``Socket(other)``) knows it; one made of
+    a bare address does not.
+    """
+    seen = 0
+    while _compat.is_shadow(socket):
+        other = _compat.shadowed_object(socket)
+        if not isinstance(other, zmq.Socket) or seen > 100:
+            return None
+        socket = other
+        seen += 1
+    return socket
+
+
+@dataclass(frozen=True)
+class SocketStatistics:
+    """A snapshot of the waiting state of one libzmq socket (for tests and debugging).
+
+    ``receivers``/``senders``: turns queued per direction; ``interests``:
+    poller registrations; ``watching``: its FD watcher is started;
+    ``closed``: the state saw the socket close.
+    """
+
+    receivers: int
+    senders: int
+    interests: int
+    watching: bool
+    closed: bool
+
+
+def socket_statistics(socket: zmq.Socket) -> SocketStatistics:
+    """The waiting state of ``socket``'s libzmq socket (all zeros if nobody ever waited)."""
+    state = existing_waiting(socket)
+    if state is None:
+        return SocketStatistics(0, 0, 0, False, bool(socket.closed))
+    return state.statistics()
+
+
+def existing_waiting(socket: zmq.Socket) -> SocketWaiting | None:
+    """The waiting state of ``socket``'s libzmq socket if anybody made one, else ``None``."""
+    handle = _handle_of(socket)
+    return _by_handle.get(handle) if handle else None
+
+
+def hand_on(socket: zmq.Socket) -> None:
+    """After calls that skipped the green overrides (a proxy's burst): re-check for others."""
+    state = existing_waiting(socket)
+    if state is not None:
+        state.hand_on()
+
+
+def forget_handle(socket: zmq.Socket) -> None:
+    """A new libzmq socket was made: drop any state left under a reused address.
+
+    A state outlives its socket only if the socket was closed behind our
+    back (through a plain pyzmq object); a new socket at the same address
+    must not inherit it.
+    """
+    state = _by_handle.pop(_handle_of(socket), None)
+    if state is not None:
+        state.close()
+
+
+def _forget_all() -> None:
+    _by_handle.clear()
+
+
+on_fork_in_child(_forget_all)
+
+
+class SocketWaiting:
+    """The greenlets waiting on one libzmq socket, and the FD watcher that wakes them.
+
+    The public face, for the wrappers:
+
+    * :attr:`waiting` (turns plus poller interests): the hot path reads this
+      one int to decide whether an operation must be followed by
+      :meth:`after_op`; :attr:`senders` and :attr:`receivers` say whether
+      turns queue in a direction (a newcomer queues behind them);
+    * :meth:`wait_turn`: take a turn in a direction and run a NOBLOCK call
+      when it can succeed;
+    * :meth:`after_op`, :meth:`notify`, :meth:`hand_on`: re-checks after
+      calls that may have drained the FD;
+    * :meth:`close`: the libzmq socket is gone.
+
+    Poller interests are :mod:`.polling`'s business, through
+    :meth:`add_interest` and :meth:`remove_interest`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_zsock",
+        "_origin",
+        "fd",
+        "hub",
+        "registry",
+        "_watcher",
+        "_readers",
+        "_writers",
+        "_interests",
+        "waiting",
+        "senders",
+        "receivers",
+        "closed",
+        "_idle_fires",
+        "_backoff",
+        "_fd_poll",
+        "_fires",
+        "_fires_seen",
+    )
+
+    def __init__(self, handle: int, hub: Any, origin: zmq.Socket | None) -> None:
+        # A Cython-level object of our own on the same libzmq socket: re-checks
+        # need no wrapper, and go through no Python override.
+        self._zsock = _Backend(shadow=handle)
+        # The object that owns the libzmq socket, to tell whether a state
+        # found under this address is still its socket's (see stale).
+        self._origin = None if origin is None else weakref.ref(origin)
+        self.fd: int = _getsockopt(self._zsock, FD)
+        self.hub = hub
+        self.registry: HubWaiting = hub_waiting(hub)
+        self._watcher = hub.loop.io(self.fd, 1)
+        self._readers: deque[Turn] = deque()
+        self._writers: deque[Turn] = deque()
+        self._interests: list[Interest] = []
+        self.waiting = 0
+        self.senders = 0
+        self.receivers = 0
+        self.closed = False
+        # Spin guard: wakeups in a row that found the FD signalled again
+        # right after a call drained it (see futile).
+        self._idle_fires = 0
+        self._backoff: Any = None
+        self._fd_poll: Any = None
+        # FD wakeups with somebody waiting, and their count at the sweeper's
+        # last look (see sweep).
+        self._fires = 0
+        self._fires_seen = 0
+
+    # -- after operations ----------------------------------------------------
+
+    def after_op(self) -> None:
+        """Read EVENTS for the waiters (an operation may have drained the FD) and wake them."""
+        if self.closed:
+            return
+        self.registry.rechecks += 1
+        try:
+            events = _getsockopt(self._zsock, EVENTS)
+        except zmq.ZMQError:
+            # Closed or terminated: let every waiter run into the error itself.
+            self.wake_all()
+            return
+        self.notify(events)
+
+    def notify(self, events: int) -> None:
+        """Wake, for the given EVENTS value, everybody who can proceed."""
+        hub = self.hub
+        if events & POLLIN and self._readers:
+            wake(self._readers[0], hub)
+        if events & POLLOUT and self._writers:
+            wake(self._writers[0], hub)
+        for interest in self._interests:
+            if events & interest.mask:
+                interest.fire(hub)
+
+    def hand_on(self) -> None:
+        """After calls that skipped the green overrides (a proxy's burst): re-check for others.
+
+        Only turns, and pollers other than the caller's one, can be owed a
+        wakeup; the caller re-checks for itself.
+        """
+        if self.senders or self.receivers or len(self._interests) > 1:
+            self.after_op()
+
+    def got_news(self) -> None:
+        """Somebody found this socket ready: its FD wakeups are not spinning."""
+        self._idle_fires = 0
+
+    def futile(self) -> None:
+        """A woken waiter found nothing: count it if the FD is stuck signalled.
+
+        A call that found nothing has just drained the mailbox; an FD that is
+        signalled again at once, time after time, is libzmq leaving it
+        readable with no news (pyzmq #2167), and the watcher would spin the
+        hub. An FD that went quiet is a real edge that was not for us (the
+        other direction's traffic), and must never slow the next one down.
+        """
+        poll = self._fd_poll
+        if poll is None:
+            poll = self._fd_poll = _real_poll()
+            poll.register(self.fd, _FD_READABLE)
+        if poll.poll(0):
+            self._idle_fires += 1
+        else:
+            self._idle_fires = 0
+
+    def statistics(self) -> SocketStatistics:
+        return SocketStatistics(
+            receivers=self.receivers,
+            senders=self.senders,
+            interests=len(self._interests),
+            watching=bool(self._watcher.active) and not self.closed,
+            closed=self.closed,
+        )
+
+    def stale(self, fd: int) -> bool:
+        """Was this state's socket closed behind our back (by its plain pyzmq owner)?
+
+        Its address may then belong to a new libzmq socket, whose FD is
+        ``fd``: it must not inherit a watcher on a file descriptor that is
+        gone. Known for sure when the FD differs, or the owner is known
+        (a shadow of an object) and closed; otherwise see :meth:`attached`.
+        """
+        if self.closed or fd != self.fd:
+            return True
+        if self._origin is None:
+            return False
+        origin = self._origin()
+        return origin is None or bool(origin._closed)
+
+    def attached(self) -> None:
+        """Another Python object found this state: renew the FD watcher.
+
+        If the socket was closed behind our back and a new one took both its
+        address and its FD's number, the kernel dropped the old FD from the
+        hub's epoll set while libev still counts it as registered, and the
+        kept watcher would never fire. A new watcher makes libev register
+        the FD afresh; on a live socket it costs one epoll_ctl.
+        """
+        if self.closed:
+            return
+        old = self._watcher
+        self._watcher = self.hub.loop.io(self.fd, 1)
+        self._watcher.ref = old.ref
+        if old.active:
+            self._watcher.start(self._on_fd)
+        old.close()
+
+    def has_parked(self) -> bool:
+        """Is any greenlet parked on this socket right now (not just registered)?"""
+        if self._readers or self._writers:
+            return True
+        return any(interest.parked() for interest in self._interests)
+
+    # -- turns ---------------------------------------------------------------
+
+    def wait_turn(self, writing: bool, attempt: Callable[[], Any], timeout_ms: int) -> Any:
+        """Queue in one direction and run ``attempt`` (a NOBLOCK call) when it can succeed.
+
+        The caller has just tried ``attempt`` and got ``zmq.Again``, or did
+        not try because others queue ahead. ``timeout_ms`` < 0 waits
+        forever, otherwise ``zmq.Again`` is raised after that long, as
+        blocking pyzmq does for RCVTIMEO/SNDTIMEO.
+        """
+        self._check_thread()
+        deadline = deadline_after(timeout_ms)
+        turn = Turn()
+        queue = self._writers if writing else self._readers
+        queue.append(turn)
+        if writing:
+            self.senders += 1
+        else:
+            self.receivers += 1
+        self._update_contended()
+        self._enter()
+        # Failed attempts in a row: the caller's has just failed (or others
+        # are ahead of us, and then this does not matter until our turn).
+        futile = 1
+        try:
+            while True:
+                # A call that failed with EAGAIN has just processed libzmq's
+                # commands, so our own readiness cannot hide; but it drained
+                # the FD, and others' readiness may now show only in EVENTS.
+                if self.waiting > 1:
+                    self.after_op()
+                if turn.woken and queue[0] is turn:
+                    # EVENTS shows our direction ready, yet our call has just
+                    # failed: on this socket readiness is not about our call
+                    # (ROUTER_MANDATORY to a full peer: POLLOUT means some
+                    # peer has room). Retrying at once would spin without
+                    # ever yielding. libzmq's blocking call waits for the
+                    # socket's next command; so do we (an FD edge wakes us),
+                    # retrying anyway after a pause that grows.
+                    turn.woken = False
+                    retry_at = monotonic() + backoff(_FUTILE_PAUSE, _FUTILE_PAUSE_MAX, futile)
+                    if deadline is None or retry_at < deadline:
+                        try:
+                            park(turn, self.registry, retry_at)
+                        except zmq.Again:
+                            pass
+                    else:
+                        park(turn, self.registry, deadline)
+                else:
+                    park(turn, self.registry, deadline)
+                if self.closed:
+                    raise zmq.ZMQError(ENOTSOCK)
+                if queue[0] is turn:
+                    try:
+                        result = attempt()
+                    except zmq.Again:
+                        futile += 1
+                        self.futile()
+                        continue
+                    self._idle_fires = 0
+                    return result
+        finally:
+            queue.remove(turn)
+            if writing:
+                self.senders -= 1
+            else:
+                self.receivers -= 1
+            self._update_contended()
+            self._leave()
+
+    # -- poller interests ----------------------------------------------------
+
+    def add_interest(self, interest: Interest) -> None:
+        self._check_thread()
+        self._interests.append(interest)
+        self._update_contended()
+        self._enter()
+
+    def remove_interest(self, interest: Interest) -> None:
+        # No re-check: a poller's wakeups are shared by every waiter (see
+        # _on_fd), so one that leaves takes nobody's wakeup away; and a
+        # finalizer may remove it from inside the hub.
+        self._interests.remove(interest)
+        self._update_contended()
+        self._leave(recheck=False)
+
+    def rearm(self) -> None:
+        """Restart a watcher stopped while nobody was parked (see _on_fd)."""
+        watcher = self._watcher
+        if self.waiting and not self.closed and self._backoff is None and not watcher.active:
+            watcher.start(self._on_fd)
+
+    # -- lifetime --------------------------------------------------------------
+
+    def close(self) -> None:
+        """The libzmq socket was closed: wake everyone (they raise ENOTSOCK), drop the watcher."""
+        if self.closed:
+            return
+        self.closed = True
+        self.wake_all()
+        self._watcher.close()
+        if self._backoff is not None:
+            self._backoff.close()
+            self._backoff = None
+        self.registry.waiting.discard(self)
+        self.registry.contended.discard(self)
+        for handle, state in list(_by_handle.items()):
+            if state is self:
+                del _by_handle[handle]
+
+    def wake_all(self) -> None:
+        hub = self.hub
+        for turn in (*self._readers, *self._writers):
+            wake(turn, hub)
+        for interest in self._interests:
+            interest.fire(hub)
+
+    # -- internals -----------------------------------------------------------
+
+    def _check_thread(self) -> None:
+        if get_hub() is not self.hub:
+            raise RuntimeError(
+                "green_zmq socket used from a thread other than the one that created it; "
+                "a zmq socket belongs to one thread (create a socket per thread)"
+            )
+
+    def _update_contended(self) -> None:
+        # Only pollers look at this set, so a socket without one is never in it.
+        interests = self._interests
+        if interests and not self.closed and (
+            self.senders or self.receivers or len(interests) > 1
+        ):
+            self.registry.contended.add(self)
+        else:
+            self.registry.contended.discard(self)
+
+    def _enter(self) -> None:
+        # The watcher stays started between waits (starting and stopping it
+        # costs epoll_ctl calls on every wait); while nobody waits it only
+        # loses its hold on the loop, and the first idle FD event stops it.
+        self.waiting += 1
+        if not self.closed:
+            watcher = self._watcher
+            if not watcher.active and self._backoff is None:
+                watcher.start(self._on_fd)
+            if self.waiting == 1:
+                watcher.ref = True
+        if self.waiting == 1:
+            self.registry.add(self)
+
+    def _leave(self, recheck: bool = True) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            if not self.closed:
+                self._watcher.ref = False
+            self.registry.waiting.discard(self)
+        elif recheck:
+            # A turn that leaves (done, timed out or killed) may have been
+            # the one woken: hand the readiness on to whoever is next.
+            self.after_op()
+
+    def _on_fd(self) -> None:
+        # In the hub: only wake, never call libzmq here.
+        readers = self._readers
+        writers = self._writers
+        interests = self._interests
+        # (A comprehension is a call of its own: skip it when it has nothing to do.)
+        parked = [i for i in interests if i.parked()] if interests else ()
+        if not (readers or writers or parked):
+            # Nobody is parked (at most idle pollers are registered). Nobody
+            # would drain the FD, and libev would call us on every loop
+            # iteration: stop until somebody waits or a poller polls again.
+            self._watcher.stop()
+            for interest in interests:
+                interest.dormant(self)
+            return
+        self.registry.fd_wakeups += 1
+        self._fires += 1
+        if self._idle_fires > _SPIN_LIMIT:
+            # The FD keeps firing and nobody finds anything: back off instead
+            # of spinning; a timer re-arms the watcher and wakes everyone.
+            self._watcher.stop()
+            delay = backoff(_SPIN_BACKOFF, _SPIN_BACKOFF_MAX, self._idle_fires - _SPIN_LIMIT)
+            self._backoff = self.hub.loop.timer(delay)
+            self._backoff.start(self._end_backoff)
+            return
+        if readers:
+            wake_in_hub(readers[0])
+        if writers:
+            wake_in_hub(writers[0])
+        for interest in parked:
+            interest.fire_in_hub()
+
+    def _end_backoff(self) -> None:
+        self._backoff.close()
+        self._backoff = None
+        if self.waiting and not self.closed:
+            self._watcher.start(self._on_fd)
+            self.wake_all()
+
+    def sweep(self) -> None:
+        """Safety net: find readiness that nobody was woken for, count it, heal it.
+
+        A message can land between the select and the EVENTS read below, and
+        no check can tell that from a lost wakeup. But a lost wakeup leaves
+        its greenlet parked for good, so the sweeper only looks at sockets
+        with a turn parked since before its previous pass: younger waits
+        are left alone (the EVENTS read would drain their FD), a lost one
+        is found one pass later, and a racing arrival would have to hit a
+        microsecond window of a wait longer than the sweep interval, on a
+        socket whose watcher has not fired since the previous pass.
+        """
+        if self.closed or not self.waiting or self._backoff is not None:
+            return
+        if not self._watcher.active:
+            # Dormant: no poller is polling, so nobody is owed a wakeup.
+            return
+        old = self.registry.sweeps - 1
+        heads = [queue[0] for queue in (self._readers, self._writers) if queue]
+        for interest in self._interests:
+            heads.extend(interest.turns())
+        if not any(_overdue(turn, old) for turn in heads):
+            return
+        try:
+            pending, _, _ = _real_select([self.fd], [], [], 0)
+        except (OSError, ValueError):
+            return
+        if pending:
+            # The watcher has not run yet for a pending edge; not a miss.
+            return
+        try:
+            events = _getsockopt(self._zsock, EVENTS)
+        except zmq.ZMQError:
+            self.wake_all()
+            return
+        owed: list[Turn] = []
+        if events & POLLIN and self._readers:
+            owed.append(self._readers[0])
+        if events & POLLOUT and self._writers:
+            owed.append(self._writers[0])
+        for interest in self._interests:
+            if events & interest.mask:
+                owed.extend(interest.turns())
+        # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
+        # socket whose watcher fired since our last look is busy, and what
+        # we see is far likelier a message racing our check.
+        quiet = self._fires == self._fires_seen
+        self._fires_seen = self._fires
+        if quiet and any(_overdue(turn, old) for turn in owed):
+            self.registry.missed_edges += 1
+        # Heal it, and in any case hand the EVENTS just read (which drained
+        # the FD) to whoever wants them.
+        self.notify(events)

@@ -1,0 +1,140 @@
+"""Turns: one parked greenlet each, woken at most once per park, with a deadline.
+
+A :class:`Turn` is the smallest piece of the waiting machinery: the greenlet
+that parks on it switches to the hub until somebody calls :func:`wake` (or
+:func:`wake_in_hub` from a hub callback), or until its deadline passes.
+Everything that waits in green_zmq parks a turn through :func:`park`, so
+every wait is counted, fork-checked and deadline-checked the same way.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+import zmq
+from gevent.hub import Waiter
+
+from .fork import fork_error
+
+if TYPE_CHECKING:
+    from .registry import HubWaiting
+
+__all__ = ["Turn", "deadline_after", "park", "wake", "wake_in_hub"]
+
+_TIMED_OUT = object()
+
+
+class Turn:
+    """One waiting greenlet: its place in a socket's queue, or one poll call.
+
+    ``woken`` is set by whoever found a reason for it to run; a turn woken
+    before it parks does not park at all (no wakeup can be lost between a
+    check and the park).
+    """
+
+    __slots__ = ("waiter", "woken", "parked_since")
+
+    def __init__(self) -> None:
+        self.waiter: Waiter | None = None
+        self.woken = False
+        # The sweep pass during which it last parked (see SocketWaiting.sweep).
+        self.parked_since = 0
+
+    @property
+    def parked(self) -> bool:
+        return self.waiter is not None
+
+
+def deadline_after(timeout_ms: int) -> float | None:
+    """The monotonic deadline of a wait of ``timeout_ms`` from now; ``None`` if negative."""
+    if timeout_ms < 0:
+        return None
+    return monotonic() + timeout_ms / 1000.0
+
+
+def park(
+    turn: Turn, registry: HubWaiting, deadline: float | None, *, go_round: bool = False
+) -> None:
+    """Switch to the hub until ``turn`` is woken; raise ``zmq.Again`` at ``deadline``.
+
+    A deadline already past raises at once, unless ``go_round``: then the
+    greenlet still goes once round the hub (others run and I/O is polled)
+    before ``zmq.Again``. The deadline is a :func:`time.monotonic` instant,
+    and the wait never ends before it (design.md, "Deadlines").
+    """
+    if turn.woken:
+        turn.woken = False
+        return
+    hub = registry.hub
+    loop = hub.loop
+    waiter = turn.waiter = Waiter(hub)
+    timer = None
+    if deadline is not None:
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            if not go_round:
+                turn.waiter = None
+                raise zmq.Again(zmq.EAGAIN)
+            remaining = 0.0
+        # libev times a timer from its cached "now", which is stale by however
+        # long the thread was away from the hub: refresh it first.
+        loop.update_now()
+        timer = loop.timer(remaining)
+        timer.start(waiter.switch, _TIMED_OUT)
+    registry.parked += 1
+    turn.parked_since = registry.sweeps
+    registry.spin()
+    try:
+        while True:
+            result = waiter.get()
+            if result is not _TIMED_OUT or turn.woken or deadline is None:
+                break
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                break
+            # The timer fired early (a clock step): wait out the rest.
+            waiter = turn.waiter = Waiter(hub)
+            if timer is not None:
+                timer.close()
+            loop.update_now()
+            timer = loop.timer(remaining)
+            timer.start(waiter.switch, _TIMED_OUT)
+    finally:
+        registry.parked -= 1
+        turn.waiter = None
+        if timer is not None:
+            timer.close()
+    if registry.forked:
+        # Parked when the process forked, and this is the child: woken by the
+        # fork hook so that it fails instead of touching libzmq.
+        raise fork_error()
+    if result is _TIMED_OUT and not turn.woken:
+        raise zmq.Again(zmq.EAGAIN)
+    turn.woken = False
+
+
+def wake_in_hub(turn: Turn) -> None:
+    """Like :func:`wake`, from a hub callback: switch to the greenlet at once.
+
+    This is what gevent's own ``hub.wait(watcher)`` does; it saves a trip
+    through the loop's callback queue on every FD wakeup.
+    """
+    if turn.woken:
+        return
+    turn.woken = True
+    waiter = turn.waiter
+    if waiter is not None:
+        waiter.switch(None)
+
+
+def wake(turn: Turn, hub: Any) -> None:
+    """Mark ``turn`` woken and, if it is parked, schedule its greenlet."""
+    if turn.woken:
+        return
+    turn.woken = True
+    waiter = turn.waiter
+    if waiter is not None:
+        # Waiter.switch must run in the hub; run_callback also keeps the
+        # waker from being re-entered by the woken greenlet.
+        hub.loop.run_callback(waiter.switch, None)
