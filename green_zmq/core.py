@@ -45,7 +45,6 @@ from ._waiting import (
     SocketWaiting,
     ThreadSignal,
     existing_waiting,
-    forget_handle,
     fork_error,
     inherited,
     refuse_in_child,
@@ -138,8 +137,10 @@ class Socket(zmq.Socket):
     _repr_cls = "green_zmq.Socket"
     _poller_class = Poller
 
-    # The waiting state of the libzmq socket, looked up on the first wait
-    # (subclasses may skip our __init__; design.md, "Lazy state").
+    # The waiting state of the libzmq socket, shared with every other object
+    # on it: found in __init__, so that an operation through any wrapper
+    # wakes the waiters of all; or on the first wait, for subclasses that
+    # skip our __init__ (design.md, "Lazy state").
     _green_state: SocketWaiting | None = None
     # The hub of the thread that created the socket (None if our __init__
     # was skipped: then the thread of the first wait).
@@ -153,11 +154,12 @@ class Socket(zmq.Socket):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        object.__setattr__(self, "_green_hub", get_hub())
-        if not _compat.is_shadow(self):
-            # A new libzmq socket: nothing may be left under its address.
-            forget_handle(self)
+        hub = get_hub()
+        object.__setattr__(self, "_green_hub", hub)
+        shadow = _compat.is_shadow(self)
+        if not shadow:
             object.__setattr__(self, "_green_timeouts", {})
+        object.__setattr__(self, "_green_state", socket_waiting(self, hub, new=not shadow))
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
     def _state(self) -> SocketWaiting:

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gevent
 
 import green_zmq as zmq
+
+
+def wait_until_parked(count: int, timeout: float = 10) -> None:
+    """Yield until ``count`` greenlets wait in the machinery (``statistics().parked``).
+
+    The way tests know that a greenlet really waits, instead of a sleep.
+    """
+    failure = AssertionError(f"never {count} parked: {zmq.statistics()}")
+    with gevent.Timeout(timeout, failure):
+        while zmq.statistics().parked < count:
+            gevent.sleep(0)
+
+
+def spawn_parked(function: Any, *args: Any, **kwargs: Any) -> gevent.Greenlet:
+    """Spawn ``function(*args, **kwargs)``; return once it waits (one more greenlet parked)."""
+    before = zmq.statistics().parked
+    greenlet = gevent.spawn(function, *args, **kwargs)
+    wait_until_parked(before + 1)
+    return greenlet
 
 
 class Ticker:
@@ -18,6 +39,12 @@ class Ticker:
         while True:
             self.ticks += 1
             gevent.sleep(0.001)
+
+    def wait_for(self, ticks: int, timeout: float = 5) -> None:
+        """Return once it has ticked ``ticks`` times: others ran meanwhile."""
+        with gevent.Timeout(timeout, AssertionError(f"the ticker stopped at {self.ticks}")):
+            while self.ticks < ticks:
+                gevent.sleep(0.001)
 
     def stop(self) -> int:
         self._greenlet.kill()

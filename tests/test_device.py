@@ -14,6 +14,7 @@ import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
+from helpers import wait_until_parked
 
 # ``green_zmq.device`` is the function (as ``zmq.device`` is); this is the module.
 device_module = importlib.import_module("green_zmq.device")
@@ -56,11 +57,6 @@ def sock(
     return s
 
 
-def wait_until_parked(count: int) -> None:
-    """Yield until ``count`` greenlets wait in the machinery: everything is stuck."""
-    with gevent.Timeout(5):
-        while zmq.statistics().parked < count:
-            gevent.sleep(0)
 
 
 def statistics(control: zmq.Socket) -> list[int]:

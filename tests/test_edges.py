@@ -6,21 +6,14 @@ timeout fail the test) instead of being healed by the safety net.
 
 from __future__ import annotations
 
-import gevent
 import pytest
 
 import green_zmq as zmq
-from helpers import pair
+from helpers import pair, spawn_parked
 
 pytestmark = [pytest.mark.timeout(10), pytest.mark.usefixtures("no_sweeper")]
 
 
-def parked_reader(sock):
-    reader = gevent.spawn(sock.recv)
-    with gevent.Timeout(5):
-        while zmq.statistics().parked < 1:
-            gevent.sleep(0)
-    return reader
 
 
 @pytest.mark.parametrize(
@@ -34,7 +27,7 @@ def parked_reader(sock):
 )
 def test_user_reading_events_does_not_lose_the_waiters_wakeup(ctx, drain):
     a, b = pair(ctx)
-    reader = parked_reader(b)
+    reader = spawn_parked(b.recv)
     a.send(b"one")
     # Still in this greenlet: the FD is signalled; reading EVENTS drains it.
     assert drain(b) & zmq.POLLIN
@@ -43,7 +36,7 @@ def test_user_reading_events_does_not_lose_the_waiters_wakeup(ctx, drain):
 
 def test_noblock_recv_by_another_greenlet_does_not_lose_the_wakeup(ctx):
     a, b = pair(ctx)
-    reader = parked_reader(b)
+    reader = spawn_parked(b.recv)
     a.send(b"one")
     a.send(b"two")
     assert b.recv(zmq.NOBLOCK) == b"one"
@@ -52,7 +45,7 @@ def test_noblock_recv_by_another_greenlet_does_not_lose_the_wakeup(ctx):
 
 def test_send_on_the_same_socket_does_not_lose_a_readers_wakeup(ctx):
     a, b = pair(ctx, zmq.DEALER, zmq.DEALER)
-    reader = parked_reader(b)
+    reader = spawn_parked(b.recv)
     a.send(b"incoming")
     # b's send processes b's mailbox (activate_read included).
     b.send(b"outgoing")
@@ -64,7 +57,7 @@ def test_a_plain_pyzmq_poll_draining_the_fd_does_not_lose_the_wakeup(ctx):
     import zmq as plain_zmq
 
     a, b = pair(ctx)
-    reader = parked_reader(b)
+    reader = spawn_parked(b.recv)
     a.send(b"one")
     # Another party (here plain pyzmq's poller) reads EVENTS behind our back,
     # then a green operation on the socket must re-check.
@@ -85,7 +78,7 @@ def test_uncontended_operations_make_no_rechecks(ctx):
 def test_statistics_count_parked_greenlets_and_fd_wakeups(ctx):
     a, b = pair(ctx)
     before = zmq.statistics()
-    reader = parked_reader(b)
+    reader = spawn_parked(b.recv)
     during = zmq.statistics()
     assert during.parked == before.parked + 1
     assert during.sockets >= 1

@@ -11,7 +11,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import existing_waiting, socket_statistics
-from helpers import pair
+from helpers import pair, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -83,8 +83,7 @@ def test_none_or_negative_timeout_waits_until_an_event(ctx, forever):
     a, b = pair(ctx)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    waiting = gevent.spawn(poller.poll, forever)
-    gevent.sleep(0.05)
+    waiting = spawn_parked(poller.poll, forever)
     assert not waiting.ready()
     a.send(b"x")
     assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
@@ -116,8 +115,7 @@ def test_plain_pyzmq_socket_can_be_polled_cooperatively(ticker):
         b.connect("inproc://plain")
         poller = zmq.Poller()
         poller.register(b, zmq.POLLIN)
-        waiting = gevent.spawn(poller.poll, 5000)
-        gevent.sleep(0.02)
+        waiting = spawn_parked(poller.poll, 5000)
         assert not waiting.ready()
         a.send(b"x")
         assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
@@ -130,8 +128,7 @@ def test_raw_fd_readiness_wakes_the_poller(pipe, ticker):
     r, w = pipe
     poller = zmq.Poller()
     poller.register(r, zmq.POLLIN)
-    waiting = gevent.spawn(poller.poll, 5000)
-    gevent.sleep(0.02)
+    waiting = spawn_parked(poller.poll, 5000)
     assert not waiting.ready()
     os.write(w, b"!")
     assert waiting.get(timeout=5) == [(r, zmq.POLLIN)]
@@ -145,9 +142,8 @@ def test_only_the_calling_greenlet_waits(ctx, ticker):
     a, b = pair(ctx)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    waiting = gevent.spawn(poller.poll)
-    gevent.sleep(0.05)
-    assert ticker.ticks > 5
+    waiting = spawn_parked(poller.poll)
+    ticker.wait_for(5)
     a.send(b"x")
     assert waiting.get(timeout=5) == [(b, zmq.POLLIN)]
 
@@ -163,7 +159,7 @@ def test_many_greenlets_poll_their_own_pollers_over_overlapping_sockets(ctx):
         return {s for s, _ in poller.poll(5000)}
 
     pollers = [gevent.spawn(poll_two, i) for i in range(6)]
-    gevent.sleep(0.02)
+    wait_until_parked(6)
     assert not any(p.ready() for p in pollers)
     sockets[1][0].send(b"wake")
     watching_1 = [p for i, p in enumerate(pollers) if 1 in (i % 3, (i + 1) % 3)]
@@ -181,8 +177,7 @@ def test_a_poller_and_a_blocked_reader_share_a_socket(ctx, no_sweeper):
     reader = gevent.spawn(b.recv)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    polling = gevent.spawn(poller.poll, 5000)
-    gevent.sleep(0.02)
+    polling = spawn_parked(poller.poll, 5000)
     a.send(b"one")
     assert reader.get(timeout=5) == b"one"
     a.send(b"two")
@@ -192,8 +187,7 @@ def test_a_poller_and_a_blocked_reader_share_a_socket(ctx, no_sweeper):
 
 def test_select_is_green_and_matches_plain(ctx, ticker):
     a, b = pair(ctx)
-    waiting = gevent.spawn(zmq.select, [b], [], [], 5)
-    gevent.sleep(0.02)
+    waiting = spawn_parked(zmq.select, [b], [], [], 5)
     assert not waiting.ready()
     a.send(b"x")
     assert waiting.get(timeout=5) == ([b], [], [])
@@ -229,8 +223,7 @@ def test_edge_consumed_while_the_poller_waits_is_rechecked(ctx, no_sweeper):
     a, b = pair(ctx)
     poller = zmq.Poller()
     poller.register(b, zmq.POLLIN)
-    polling = gevent.spawn(poller.poll, 5000)
-    gevent.sleep(0.02)
+    polling = spawn_parked(poller.poll, 5000)
     a.send(b"one")
     a.send(b"two")
     assert b.recv(zmq.NOBLOCK) == b"one"  # before the poller ran

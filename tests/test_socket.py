@@ -7,16 +7,11 @@ import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
-from helpers import pair
+from helpers import pair, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
 
 
-def wait_until_parked(count: int) -> None:
-    """Yield until ``count`` greenlets are parked in the waiting machinery."""
-    with gevent.Timeout(5):
-        while zmq.statistics().parked < count:
-            gevent.sleep(0)
 
 
 # -- blocking only the greenlet ---------------------------------------------
@@ -24,10 +19,9 @@ def wait_until_parked(count: int) -> None:
 
 def test_recv_blocks_only_the_calling_greenlet(ctx, ticker):
     a, b = pair(ctx)
-    receiver = gevent.spawn(b.recv)
-    gevent.sleep(0.05)
+    receiver = spawn_parked(b.recv)
     assert not receiver.ready()
-    assert ticker.ticks > 5
+    ticker.wait_for(5)
     a.send(b"hello")
     assert receiver.get(timeout=5) == b"hello"
 
@@ -60,8 +54,7 @@ HELPERS = [
 @pytest.mark.parametrize("send_name,recv_name,value", HELPERS, ids=[h[0] for h in HELPERS])
 def test_serialisation_helpers_wait_cooperatively(ctx, ticker, send_name, recv_name, value):
     a, b = pair(ctx)
-    receiver = gevent.spawn(getattr(b, recv_name))
-    gevent.sleep(0.02)
+    receiver = spawn_parked(getattr(b, recv_name))
     assert not receiver.ready()
     ticks = ticker.ticks
     getattr(a, send_name)(value)
@@ -71,8 +64,7 @@ def test_serialisation_helpers_wait_cooperatively(ctx, ticker, send_name, recv_n
 
 def test_send_serialized_and_recv_serialized(ctx):
     a, b = pair(ctx)
-    receiver = gevent.spawn(b.recv_serialized, lambda frames: [bytes(f) for f in frames][::-1])
-    gevent.sleep(0.01)
+    receiver = spawn_parked(b.recv_serialized, lambda frames: [bytes(f) for f in frames][::-1])
     a.send_serialized({"x": 1}, lambda obj: [b"one", b"two"])
     assert receiver.get(timeout=5) == [b"two", b"one"]
 
@@ -80,8 +72,7 @@ def test_send_serialized_and_recv_serialized(ctx):
 def test_recv_into_waits_cooperatively(ctx):
     a, b = pair(ctx)
     buffer = bytearray(10)
-    receiver = gevent.spawn(b.recv_into, buffer)
-    gevent.sleep(0.01)
+    receiver = spawn_parked(b.recv_into, buffer)
     assert not receiver.ready()
     a.send(b"abcdef")
     assert receiver.get(timeout=5) == 6
@@ -90,8 +81,7 @@ def test_recv_into_waits_cooperatively(ctx):
 
 def test_copy_false_returns_frames(ctx):
     a, b = pair(ctx)
-    receiver = gevent.spawn(b.recv, copy=False)
-    gevent.sleep(0.01)
+    receiver = spawn_parked(b.recv, copy=False)
     a.send(b"frame", copy=False)
     frame = receiver.get(timeout=5)
     assert isinstance(frame, plain_zmq.Frame)
@@ -100,8 +90,7 @@ def test_copy_false_returns_frames(ctx):
 
 def test_socket_poll_blocks_only_the_greenlet(ctx, ticker):
     a, b = pair(ctx)
-    poller = gevent.spawn(b.poll, 5000)
-    gevent.sleep(0.02)
+    poller = spawn_parked(b.poll, 5000)
     assert not poller.ready()
     a.send(b"x")
     assert poller.get(timeout=5) == zmq.POLLIN
@@ -434,12 +423,9 @@ def test_term_keeps_the_hub_running_and_waiters_get_context_terminated():
 def test_term_waits_for_sockets_while_other_greenlets_run(ticker):
     context = zmq.Context()
     s = context.socket(zmq.PUSH)
-    terminator = gevent.spawn(context.term)
-    gevent.sleep(0.05)
+    terminator = spawn_parked(context.term)
     assert not terminator.ready()
-    ticks = ticker.ticks
-    gevent.sleep(0.02)
-    assert ticker.ticks > ticks
+    ticker.wait_for(ticker.ticks + 5)
     s.close()
     terminator.get(timeout=5)
     assert context.closed

@@ -13,7 +13,7 @@ import pytest
 
 import green_zmq as zmq
 from green_zmq._waiting.registry import hub_waiting
-from helpers import pair
+from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -42,18 +42,12 @@ def _spin_set_to(seconds: float) -> Iterator[None]:
         zmq.set_spin(previous)
 
 
-def _park_a_reader(sock: zmq.Socket) -> gevent.Greenlet:
-    reader = gevent.spawn(sock.recv)
-    with gevent.Timeout(5):
-        while zmq.statistics().parked < 1:
-            gevent.sleep(0)
-    return reader
 
 
 def test_a_wait_keeps_the_loop_polling_for_the_spin_time_then_lets_it_sleep(ctx):
     a, b = pair(ctx)
     with _spin_set_to(0.3):
-        reader = _park_a_reader(b)
+        reader = spawn_parked(b.recv)
         assert _spinning()
         _until_the_spin_ends()
         # Still parked after the spin ended; the FD watcher wakes it as ever.
@@ -66,7 +60,7 @@ def test_spin_zero_never_starts_the_spin(ctx):
     a, b = pair(ctx)
     with _spin_set_to(0):
         _until_the_spin_ends()  # one left by an earlier wait
-        reader = _park_a_reader(b)
+        reader = spawn_parked(b.recv)
         assert not _spinning()
         a.send(b"x")
         assert reader.get(timeout=5) == b"x"
@@ -74,7 +68,7 @@ def test_spin_zero_never_starts_the_spin(ctx):
 
 def test_the_spin_never_keeps_the_loop_alive(ctx):
     a, b = pair(ctx)
-    reader = _park_a_reader(b)
+    reader = spawn_parked(b.recv)
     assert _spin_watcher().ref is False
     a.send(b"x")
     reader.get(timeout=5)

@@ -8,17 +8,14 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting.registry import hub_waiting
-from helpers import pair
+from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(10)
 
 
 def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):
     a, b = pair(ctx)
-    reader = gevent.spawn(b.recv)
-    with gevent.Timeout(5):
-        while zmq.statistics().parked < 1:
-            gevent.sleep(0)
+    reader = spawn_parked(b.recv)
     # Make the classic bug on purpose: drain the FD behind the primitive's
     # back (pyzmq's Cython method, not ours), so nobody re-checks.
     a.send(b"lost?")

@@ -70,7 +70,6 @@ __all__ = [
     "SocketWaiting",
     "backoff",
     "existing_waiting",
-    "forget_handle",
     "hand_on",
     "socket_statistics",
     "socket_waiting",
@@ -117,18 +116,22 @@ def _overdue(turn: Turn, pass_number: int) -> bool:
 _by_handle: weakref.WeakValueDictionary[int, SocketWaiting] = weakref.WeakValueDictionary()
 
 
-def socket_waiting(socket: zmq.Socket, hub: Any = None) -> SocketWaiting:
+def socket_waiting(socket: zmq.Socket, hub: Any = None, new: bool = False) -> SocketWaiting:
     """The waiting state of ``socket``'s libzmq socket, made on first use.
 
     Every Python object wrapping the same libzmq socket gets the same state.
     ``hub`` is the hub of the thread that owns the socket (``None``: the
-    calling thread's); it counts only when the state is made.
+    calling thread's); it counts only when the state is made. ``new``: the
+    libzmq socket has just been made, so anything found under its address
+    was left by a socket closed behind our back.
     """
     handle = _handle_of(socket)
     if not handle:
         raise zmq.ZMQError(ENOTSOCK)
     state = _by_handle.get(handle)
-    if state is not None:
+    if state is not None and new:
+        state.close()
+    elif state is not None:
         if not state.stale(_getsockopt(socket, FD)):
             state.attached()
             return state
@@ -189,18 +192,6 @@ def hand_on(socket: zmq.Socket) -> None:
     state = existing_waiting(socket)
     if state is not None:
         state.hand_on()
-
-
-def forget_handle(socket: zmq.Socket) -> None:
-    """A new libzmq socket was made: drop any state left under a reused address.
-
-    A state outlives its socket only if the socket was closed behind our
-    back (through a plain pyzmq object); a new socket at the same address
-    must not inherit it.
-    """
-    state = _by_handle.pop(_handle_of(socket), None)
-    if state is not None:
-        state.close()
 
 
 def _forget_all() -> None:

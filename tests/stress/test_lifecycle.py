@@ -20,6 +20,7 @@ from stress_mode import size
 
 import green_zmq as zmq
 from green_zmq._waiting.registry import hub_waiting
+from helpers import wait_until_parked
 
 pytestmark = pytest.mark.timeout(size(60, 300))
 
@@ -27,10 +28,6 @@ PER_KIND = 60
 CYCLES = size(1_000, 10_000)
 
 
-def wait_until_parked(count: int) -> None:
-    with gevent.Timeout(10, AssertionError(f"never {count} parked: {zmq.statistics()}")):
-        while zmq.statistics().parked < count:
-            gevent.sleep(0)
 
 
 def poller_poll(s: zmq.Socket) -> Any:
