@@ -85,6 +85,18 @@ def loop() -> Iterator[Any]:
 
 
 @pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    """An OS pipe (read end, write end), closed after the test unless the test closed it."""
+    r, w = os.pipe()
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+@pytest.fixture
 def no_sweeper() -> Iterator[None]:
     """Turn the safety net off, so a lost wakeup hangs the test instead of healing."""
     saved = zmq.set_sweep_interval(0)

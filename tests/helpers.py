@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import gevent
 
 import green_zmq as zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(
+    code: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 50,
+    cwd: str | os.PathLike[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a fresh interpreter, with ``args`` as its argv.
+
+    It imports whatever green_zmq this test process imports (an install, or
+    PYTHONPATH), and this checkout's when there is none. Patching and
+    forking tests need a process of their own.
+    """
+    environment = dict(os.environ if env is None else env)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [environment.get("PYTHONPATH"), str(ROOT)])
+    )
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 def wait_until_parked(count: int, timeout: float = 10) -> None:

@@ -16,14 +16,6 @@ from helpers import pair, spawn_parked, wait_until_parked
 pytestmark = pytest.mark.timeout(20)
 
 
-@pytest.fixture
-def pipe():
-    r, w = os.pipe()
-    yield r, w
-    os.close(r)
-    os.close(w)
-
-
 def same_results(poller_green, poller_plain, timeout=0):
     return poller_green.poll(timeout) == poller_plain.poll(timeout)
 
