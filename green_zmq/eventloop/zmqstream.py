@@ -16,7 +16,8 @@ the gevent hub. What differs:
   instead of one loop iteration later, at most one re-dispatch is pending
   at a time, and readiness is read as a plain int. In a single-threaded
   green program every loop iteration saved is latency the peer greenlet
-  does not wait.
+  does not wait. As in pyzmq, a callback that raises (or a message that
+  cannot be sent) is logged and the stream goes on with its queue.
 """
 
 from __future__ import annotations
@@ -124,7 +125,12 @@ class ZMQStream(_PyZMQStream):
             raise
         finally:
             self._dispatching = False
-        self._rebuild_io_state()
+            # Also when a callback raised: pyzmq has a dispatch queued for
+            # every send, so the sends still queued (or one the raising
+            # callback queued) go out; here that is the re-dispatch this
+            # schedules. Without it they would wait for an FD edge that
+            # already came and went.
+            self._rebuild_io_state()
 
     def _rebuild_io_state(self) -> None:
         if self.socket is None:
