@@ -37,6 +37,12 @@ its blocking send; unlike libzmq, the other direction and the control
 socket keep being served meanwhile, and a held message is still delivered
 before TERMINATE returns. While paused, the proxy waits on the control
 socket alone.
+
+A socket may be both frontend and backend, as libzmq allows (a ROUTER or
+DEALER echoing, a REP answering each request with itself, also through
+the background devices with ``out_type=-1``). It has one direction, whose
+STATISTICS count each frame once, and it is forwarded frame by frame, as
+libzmq forwards it (:meth:`_Direction._echo`).
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class _Direction:
         "capture",
         "prefix",
         "swap_ids",
+        "same",
         "held",
         "blocked",
         "retry_at",
@@ -125,6 +132,8 @@ class _Direction:
         self.prefix = prefix
         # monitored_queue between two ROUTERs: swap the two routing ids.
         self.swap_ids = swap_ids
+        # A socket proxied to itself (see _echo).
+        self.same = src is dst
         self.held: list[Any] | None = None
         self.blocked = False
         # A held message refused although its destination reported POLLOUT
@@ -155,7 +164,8 @@ class _Direction:
             self.blocked = False
         elif not readable:
             return 0
-        elif not int(self.dst.get(_EVENTS)) & _POLLOUT:
+        elif not self.same and not int(self.dst.get(_EVENTS)) & _POLLOUT:
+            # (A REP proxied to itself has room only once it has read.)
             # Leave the message in the source: that is the backpressure.
             self.blocked = True
             return 0
@@ -164,15 +174,21 @@ class _Direction:
         _hand_on(self.dst)
         return moved
 
+    def _refused(self) -> int:
+        """The held message was refused again: retry after a pause that grows."""
+        self.blocked = True
+        self.refusals += 1
+        pause = min(_REFUSED_PAUSE * 2 ** (self.refusals - 1), _REFUSED_PAUSE_MAX)
+        self.retry_at = monotonic() + pause
+        return 0
+
     def _burst(self) -> int:
+        if self.same:
+            return self._echo()
         held = self.held
         if held is not None:
             if not self._deliver(held):
-                self.blocked = True
-                self.refusals += 1
-                pause = min(_REFUSED_PAUSE * 2 ** (self.refusals - 1), _REFUSED_PAUSE_MAX)
-                self.retry_at = monotonic() + pause
-                return 0
+                return self._refused()
             self.refusals = 0
             self.held = None
             self.frames_out += len(held)
@@ -211,6 +227,69 @@ class _Direction:
         self.bytes_out += bytes_out
         return moved
 
+    def _echo(self) -> int:
+        """Forward a socket to itself frame by frame, as libzmq does.
+
+        libzmq sends each frame as soon as it has read it. So a ROUTER routes
+        a message back by its first frame, and a REP may answer only once it
+        has read the whole request: a multipart request fails with EFSM in
+        libzmq's proxy, and here too. A held message is a first frame whose
+        send was refused; the rest of its message is still in the socket.
+        """
+        sock = self.src
+        moved = 0
+        held = self.held
+        if held is not None:
+            frame = held[0]
+            try:
+                _send(sock, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
+            except zmq.Again:
+                return self._refused()
+            self.refusals = 0
+            self.held = None
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+            self._echo_rest(frame)
+            moved = 1
+        while moved < _BURST:
+            try:
+                frame = _recv(sock, _NOBLOCK, False)
+            except zmq.Again:
+                break
+            self._count_in(frame)
+            try:
+                _send(sock, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
+            except zmq.Again:
+                self.held = [frame]
+                self.blocked = True
+                break
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+            self._echo_rest(frame)
+            moved += 1
+        return moved
+
+    def _count_in(self, frame: Any) -> None:
+        self.frames_in += 1
+        self.bytes_in += len(frame)
+        if self.capture is not None:
+            self.capture.send(frame, _SNDMORE if frame.more else 0, copy=False)
+
+    def _echo_rest(self, frame: Any) -> None:
+        """Forward the frames after ``frame`` (sent) of a message to its own socket."""
+        sock = self.src
+        while frame.more:
+            frame = _recv(sock, _NOBLOCK, False)
+            self._count_in(frame)
+            flags = _SNDMORE if frame.more else 0
+            try:
+                _send(sock, frame, flags | _NOBLOCK, False)
+            except zmq.Again:
+                # As in _deliver: libzmq takes the rest of a message it took the start of.
+                sock.send(frame, flags, copy=False)
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+
     def _deliver(self, msg: list[Any]) -> bool:
         """Send ``msg`` without waiting; False if its first frame was refused."""
         dst = self.dst
@@ -232,11 +311,19 @@ class _Direction:
     def flush(self) -> None:
         """Deliver the held message, waiting only this greenlet for room."""
         held = self.held
-        if held is not None:
-            self.dst.send_multipart(held)
-            self.held = None
-            self.frames_out += len(held)
-            self.bytes_out += sum(map(len, held))
+        if held is None:
+            return
+        self.held = None
+        if self.same:
+            frame = held[0]
+            self.dst.send(frame, _SNDMORE if frame.more else 0, copy=False)
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+            self._echo_rest(frame)
+            return
+        self.dst.send_multipart(held)
+        self.frames_out += len(held)
+        self.bytes_out += sum(map(len, held))
 
 
 def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
