@@ -9,7 +9,9 @@ Behaviour is that of the libzmq bundled with pyzmq 27 (``zmq_proxy_steerable``
 of libzmq 4.3.5): messages travel in both directions (so QUEUE, FORWARDER,
 STREAMER and XSUB/XPUB subscriptions all work, the socket types decide what
 flows), every frame forwarded is also sent to ``capture``, the control socket
-understands PAUSE, RESUME, TERMINATE and STATISTICS, and errors (among them
+understands PAUSE, RESUME, TERMINATE and STATISTICS (PAUSE holds messages back
+until RESUME, as libzmq documents it; the bundled 4.3.5 binary keeps
+forwarding), and errors (among them
 :class:`zmq.ContextTerminated`) propagate as pyzmq raises them.
 
 Notes on the approach
@@ -507,7 +509,9 @@ def proxy_steerable(
     """Start a proxy with control flow, as :func:`zmq.proxy_steerable`; blocks only this greenlet.
 
     Each frame received on ``control`` is a command: ``PAUSE`` stops
-    forwarding, ``RESUME`` restarts it, ``TERMINATE`` makes the call return
+    forwarding until ``RESUME`` restarts it, as libzmq's documentation says
+    (this differs from the libzmq 4.3.5 bundled with pyzmq, which answers
+    PAUSE but keeps forwarding), ``TERMINATE`` makes the call return
     0, ``STATISTICS`` is answered with 8 frames of native-endian uint64
     (frontend messages received, bytes received, messages sent, bytes sent,
     then the same for the backend; libzmq counts every frame as a message).
