@@ -13,10 +13,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
+import gevent.event
 import pytest
 import zmq as plain_zmq
 import zmq.auth.thread
@@ -419,3 +423,72 @@ def test_works_under_monkey_patching() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
+
+
+# -- stop() --------------------------------------------------------------------
+
+
+def stop_while_a_request_is_answered(
+    module: Any, authenticator_class: type, sleep: Any, event: Any
+) -> dict[str, Any]:
+    """stop() while a CURVE callback takes 0.3 s: does the peer's message arrive?"""
+    context = module.Context()
+    authenticator = authenticator_class(context)
+    authenticator.start()
+    entered = event()
+
+    class SlowProvider:
+        def callback(self, domain: str, key: bytes) -> bool:
+            entered.set()
+            sleep(0.3)
+            return True
+
+    authenticator.configure_curve_callback("*", SlowProvider())
+    server = context.socket(module.PULL)
+    server.linger = 0
+    options = curve_server_options()
+    for name, value in options.items():
+        setattr(server, name, value)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+    client = context.socket(module.PUSH)
+    client.linger = 0
+    client.curve_serverkey = options["curve_publickey"]
+    client.curve_publickey, client.curve_secretkey = module.curve_keypair()
+    client.connect(f"tcp://127.0.0.1:{port}")
+    client.send(b"sent during stop()")
+    result: dict[str, Any] = {"callback entered": entered.wait(5)}
+    authenticator.stop()
+    result["alive after stop"] = authenticator.is_alive()
+    result["arrived"] = bool(server.poll(3000)) and server.recv()
+    context.destroy(linger=0)
+    return result
+
+
+@pytest.mark.timeout(20)
+def test_stop_answers_the_request_in_flight_as_thread_authenticator_does() -> None:
+    plain = stop_while_a_request_is_answered(
+        plain_zmq, plain_zmq.auth.thread.ThreadAuthenticator, time.sleep, threading.Event
+    )
+    green = stop_while_a_request_is_answered(
+        zmq, GreenAuthenticator, gevent.sleep, gevent.event.Event
+    )
+    assert plain == {
+        "callback entered": True,
+        "alive after stop": False,
+        "arrived": b"sent during stop()",
+    }
+    assert green == plain
+
+
+@pytest.mark.timeout(10)
+def test_stop_between_requests_is_immediate(ctx: zmq.Context) -> None:
+    authenticator = GreenAuthenticator(ctx)
+    authenticator.start()
+    serving = authenticator.greenlet
+    assert serving is not None
+    gevent.sleep(0)  # the serving greenlet runs, and parks in its recv
+    assert not serving.dead
+    started = time.monotonic()
+    authenticator.stop()
+    assert time.monotonic() - started < 1.0
+    assert serving.dead
