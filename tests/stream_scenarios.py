@@ -4,7 +4,10 @@ A scenario is an ``async`` function of a :class:`Script`. It makes its
 stream and peer sockets through the script, drives them, and everything
 that happens is appended to ``script.log`` in order: each on_recv and
 on_send callback with its message, each message the peer receives, and
-whatever the scenario notes (return values, ``sending()``...).
+whatever the scenario notes (return values, ``sending()``...). The peer
+reads only while the stream has nothing left to do, so the order of the
+log never depends on which of two ready parties the loop happens to run
+first.
 
 :func:`run_green` runs a scenario with green_zmq sockets and green_zmq's
 ZMQStream on the green IOLoop, in the calling greenlet. :func:`run_plain`
@@ -183,11 +186,17 @@ async def send_queue_under_hwm(script: Script) -> None:
     stream.on_send(script.on_send("push"))
     for i in range(10):
         stream.send(b"m%d" % i)
-    await script.rounds(50)
-    script.note("sent while the peer reads nothing", script.count("sent"), stream.sending())
-    await script.peer_recv(peer, 10)
-    await script.until(lambda: not stream.sending())
-    script.note("sending", stream.sending())
+    received = 0
+    while received < 10:
+        # The stream sends what fits while the peer reads nothing; then the
+        # peer takes exactly that much (without letting the loop run), so
+        # the log does not depend on who is faster.
+        await script.rounds(50)
+        sent = script.count("sent")
+        script.note("sent so far", sent, stream.sending())
+        if sent == received or not await script.peer_recv(peer, sent - received):
+            break
+        received = sent
     stream.close()
 
 
@@ -226,9 +235,11 @@ async def on_send_raises_for_the_first_of_three(script: Script) -> None:
     stream.on_send(script.on_send("pair", then=fail_first))
     for body in (b"one", b"two", b"three"):
         stream.send(body)
-    await script.peer_recv(peer, 3)
+    # The peer reads once the stream is done, so that the log's order does
+    # not depend on which of the two the loop runs first.
     await script.until(lambda: script.count("sent") == 3)
     script.note("sending", stream.sending())
+    await script.peer_recv(peer, 3)
     stream.close()
 
 
@@ -256,9 +267,9 @@ async def unsendable_message_then_two_good_ones(script: Script) -> None:
     stream.send(12345)
     stream.send(b"good one")
     stream.send(b"good two")
-    await script.peer_recv(peer, 2)
     await script.until(lambda: script.count("sent") == 2)
     script.note("sending", stream.sending())
+    await script.peer_recv(peer, 2)
     stream.close()
 
 
@@ -313,8 +324,8 @@ async def pause_and_resume(script: Script) -> None:
     stream.stop_on_send()
     stream.on_send(script.on_send("toggled"))
     stream.send(b"back")
-    await script.peer_recv(peer, 1)
     await script.until(lambda: script.count("sent") == 1)
+    await script.peer_recv(peer, 1)
     stream.close()
 
 
