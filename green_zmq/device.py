@@ -134,8 +134,9 @@ class _Direction:
         self.prefix = prefix
         # monitored_queue between two ROUTERs: swap the two routing ids.
         self.swap_ids = swap_ids
-        # A socket proxied to itself (see _echo).
-        self.same = src is dst
+        # A socket proxied to itself (see _echo). monitored_queue, whose
+        # copies carry a prefix, keeps relaying whole messages, as pyzmq's.
+        self.same = src is dst and prefix is None
         self.held: list[Any] | None = None
         self.blocked = False
         # A held message refused although its destination reported POLLOUT
