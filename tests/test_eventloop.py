@@ -846,8 +846,18 @@ def test_a_running_loop_still_holds_the_hub(loop: IOLoop) -> None:
     # Its runner parks in select() with no timer, and the stop comes from
     # another thread: the loop's io watchers are all that keep the hub (and
     # gevent.wait) going until then.
+    refused = []
+
+    def start_again() -> None:
+        # A refused second start must not let go of the running loop's hub.
+        try:
+            loop.start()
+        except RuntimeError as e:
+            refused.append(e)
+
+    loop.add_callback(start_again)
     runner = gevent.spawn(loop.start)
-    stopper = threading.Timer(0.1, loop.add_callback, (loop.stop,))
+    stopper = threading.Timer(0.2, loop.add_callback, (loop.stop,))
     stopper.start()
     try:
         gevent.wait([runner])
@@ -855,6 +865,7 @@ def test_a_running_loop_still_holds_the_hub(loop: IOLoop) -> None:
     finally:
         stopper.cancel()
     runner.get()
+    assert len(refused) == 1
 
 
 # -- add_reader / add_handler refuse what asyncio's own selector refuses -----------

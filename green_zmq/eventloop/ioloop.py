@@ -403,7 +403,8 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         try:
             super().run_forever()
         finally:
-            self._selector.hold_hub(False)
+            # Still running if this was a refused second start.
+            self._selector.hold_hub(self.is_running())
             loops.loop_stopped()
 
 
