@@ -56,13 +56,17 @@ class Script:
 
     # -- sockets --------------------------------------------------------------
 
-    def pair(self, stream_kind: int, peer_kind: int, hwm: int | None = None) -> tuple[Any, Any]:
+    def pair(
+        self, stream_kind: int, peer_kind: int, hwm: int | None = None, **peer_options: Any
+    ) -> tuple[Any, Any]:
         """A stream on a bound socket of ``stream_kind``, and a connected peer socket."""
         self._endpoints += 1
         endpoint = f"inproc://scenario-{self._endpoints}"
         sock = self.socket(stream_kind, hwm)
         sock.bind(endpoint)
         peer = self.socket(peer_kind, hwm)
+        for name, value in peer_options.items():
+            setattr(peer, name, value)
         peer.connect(endpoint)
         return self.stream_class(sock), peer
 
@@ -329,7 +333,44 @@ async def pause_and_resume(script: Script) -> None:
     stream.close()
 
 
+async def echo_a_burst(script: Script) -> None:
+    """A ROUTER echoing five requests that arrived at once: recv and send callbacks interleave."""
+    zmq = script.zmq
+    stream, peer = script.pair(zmq.ROUTER, zmq.DEALER, routing_id=b"peer")
+    stream.on_recv(script.on_recv("router", then=stream.send_multipart))
+    stream.on_send(script.on_send("router"))
+    for i in range(5):
+        peer.send(b"m%d" % i)
+    await script.until(lambda: script.count("sent") == 5)
+    await script.peer_recv(peer, 5)
+    stream.close()
+
+
+async def async_callbacks(script: Script) -> None:
+    """``async def`` on_recv callbacks run on the loop; one that raises is logged, no more."""
+    zmq = script.zmq
+    stream, peer = script.pair(zmq.PAIR, zmq.PAIR)
+
+    async def on_recv(msg: list[bytes]) -> None:
+        script.note("recv", [bytes(frame) for frame in msg])
+        await asyncio.sleep(0)
+        stream.send(b"re: " + bytes(msg[0]))
+        script.note("replied", bytes(msg[0]))
+        if msg[0] == b"fail":
+            raise CallbackFailed("async on_recv")
+
+    stream.on_recv(on_recv, copy=False)
+    stream.on_send(script.on_send("pair"))
+    for body in (b"one", b"fail", b"three"):
+        peer.send(body)
+    await script.until(lambda: script.count("sent") == 3)
+    await script.peer_recv(peer, 3)
+    stream.close()
+
+
 SCENARIOS: list[Scenario] = [
+    echo_a_burst,
+    async_callbacks,
     send_queue_under_hwm,
     flush_with_limits,
     on_send_raises_for_the_first_of_three,
