@@ -239,38 +239,37 @@ class _Direction:
         libzmq's proxy, and here too. A held message is a first frame whose
         send was refused; the rest of its message is still in the socket.
         """
-        sock = self.src
         moved = 0
         held = self.held
         if held is not None:
-            frame = held[0]
-            try:
-                _send(sock, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
-            except zmq.Again:
+            if not self._echo_message(held[0]):
                 return self._refused()
             self.refusals = 0
             self.held = None
-            self.frames_out += 1
-            self.bytes_out += len(frame)
-            self._echo_rest(frame)
             moved = 1
         while moved < _BURST:
             try:
-                frame = _recv(sock, _NOBLOCK, False)
+                frame = _recv(self.src, _NOBLOCK, False)
             except zmq.Again:
                 break
             self._count_in(frame)
-            try:
-                _send(sock, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
-            except zmq.Again:
+            if not self._echo_message(frame):
                 self.held = [frame]
                 self.blocked = True
                 break
-            self.frames_out += 1
-            self.bytes_out += len(frame)
-            self._echo_rest(frame)
             moved += 1
         return moved
+
+    def _echo_message(self, frame: Any) -> bool:
+        """Send the first ``frame`` of a message back, then the rest; False if refused."""
+        try:
+            _send(self.src, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
+        except zmq.Again:
+            return False
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+        self._echo_rest(frame)
+        return True
 
     def _count_in(self, frame: Any) -> None:
         self.frames_in += 1

@@ -376,6 +376,18 @@ def test_a_socket_proxied_to_itself_echoes_as_with_libzmq(kind, function):
         assert (frames_in, bytes_in) == (frames_out, bytes_out) != (0, 0)
 
 
+def test_a_dealer_proxied_to_itself_pushes_back_without_loss(ctx, spawn):
+    # Small pipes: the proxy's sends back are refused while the client is
+    # not reading; every message still comes back once, in order.
+    echo = sock(ctx, zmq.DEALER, bind="inproc://echo", hwm=2)
+    client = sock(ctx, zmq.DEALER, connect="inproc://echo", hwm=2)
+    spawn(zmq.proxy, echo, echo)
+    sender = spawn(lambda: [client.send_multipart([b"%d" % i, b"x"]) for i in range(200)])
+    wait_until_parked(2)  # the sender and the proxy are both stuck on full pipes
+    assert [client.recv_multipart() for _ in range(200)] == [[b"%d" % i, b"x"] for i in range(200)]
+    sender.get(timeout=5)
+
+
 def multipart_to_a_rep_proxied_to_itself(module: Any, run: Callable[..., Any]) -> Any:
     context = module.Context()
     echo = context.socket(module.REP)

@@ -125,11 +125,10 @@ class ZMQStream(_PyZMQStream):
             raise
         finally:
             self._dispatching = False
-            # Also when a callback raised: pyzmq has a dispatch queued for
-            # every send, so the sends still queued (or one the raising
-            # callback queued) go out; here that is the re-dispatch this
-            # schedules. Without it they would wait for an FD edge that
-            # already came and went.
+            # Also when a callback raised. pyzmq queues a dispatch per send,
+            # so the sends still queued, and one the raising callback made,
+            # go out; here the re-dispatch scheduled by this does it. The FD
+            # edge that announced the room has come and gone.
             self._rebuild_io_state()
 
     def _rebuild_io_state(self) -> None:
