@@ -368,6 +368,33 @@ async def async_callbacks(script: Script) -> None:
     stream.close()
 
 
+async def on_send_raises_when_a_late_peer_lets_the_queue_go(script: Script) -> None:
+    """Three sends wait for a peer; the on_send of the first raises once it connects.
+
+    Not in SCENARIOS: pyzmq's own stream stalls here (the raise skips its
+    re-dispatch, and no callback per send was queued because there was no
+    room when they were queued). green_zmq's goes on; a test pins both.
+    """
+    zmq = script.zmq
+    sock = script.socket(zmq.DEALER)
+    sock.bind("inproc://late-peer")
+    stream = script.stream_class(sock)
+
+    def fail_first(msg: list[Any]) -> None:
+        if msg == [b"one"]:
+            raise CallbackFailed("on_send")
+
+    stream.on_send(script.on_send("dealer", then=fail_first))
+    for body in (b"one", b"two", b"three"):
+        stream.send(body)
+    await script.rounds(20)
+    peer = script.socket(zmq.DEALER)
+    peer.connect("inproc://late-peer")
+    await script.until(lambda: script.count("sent") == 3, patience=1.0)
+    script.note("sending", stream.sending())
+    await script.peer_recv(peer, 3, patience=0.5)
+
+
 SCENARIOS: list[Scenario] = [
     echo_a_burst,
     async_callbacks,

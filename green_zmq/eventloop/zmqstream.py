@@ -17,7 +17,9 @@ the gevent hub. What differs:
   at a time, and readiness is read as a plain int. In a single-threaded
   green program every loop iteration saved is latency the peer greenlet
   does not wait. As in pyzmq, a callback that raises (or a message that
-  cannot be sent) is logged and the stream goes on with its queue.
+  cannot be sent) is logged and the stream goes on with its queue; here
+  also when the sends had been queued before there was room, where
+  pyzmq's own stream stalls.
 """
 
 from __future__ import annotations
