@@ -9,7 +9,9 @@ Behaviour is that of the libzmq bundled with pyzmq 27 (``zmq_proxy_steerable``
 of libzmq 4.3.5): messages travel in both directions (so QUEUE, FORWARDER,
 STREAMER and XSUB/XPUB subscriptions all work, the socket types decide what
 flows), every frame forwarded is also sent to ``capture``, the control socket
-understands PAUSE, RESUME, TERMINATE and STATISTICS, and errors (among them
+understands PAUSE, RESUME, TERMINATE and STATISTICS (PAUSE holds messages back
+until RESUME, as libzmq documents it; the bundled 4.3.5 binary keeps
+forwarding), and errors (among them
 :class:`zmq.ContextTerminated`) propagate as pyzmq raises them.
 
 Notes on the approach
@@ -37,6 +39,12 @@ its blocking send; unlike libzmq, the other direction and the control
 socket keep being served meanwhile, and a held message is still delivered
 before TERMINATE returns. While paused, the proxy waits on the control
 socket alone.
+
+A socket may be both frontend and backend, as libzmq allows (a ROUTER or
+DEALER echoing, a REP answering each request with itself, also through
+the background devices with ``out_type=-1``). It has one direction, whose
+STATISTICS count each frame once, and it is forwarded frame by frame, as
+libzmq forwards it (:meth:`_Direction._echo`).
 """
 
 from __future__ import annotations
@@ -101,6 +109,7 @@ class _Direction:
         "capture",
         "prefix",
         "swap_ids",
+        "same",
         "held",
         "blocked",
         "retry_at",
@@ -126,6 +135,9 @@ class _Direction:
         self.prefix = prefix
         # monitored_queue between two ROUTERs: swap the two routing ids.
         self.swap_ids = swap_ids
+        # A socket proxied to itself (see _echo). monitored_queue, whose
+        # copies carry a prefix, keeps relaying whole messages, as pyzmq's.
+        self.same = src is dst and prefix is None
         self.held: list[Any] | None = None
         self.blocked = False
         # A held message refused although its destination reported POLLOUT
@@ -156,7 +168,8 @@ class _Direction:
             self.blocked = False
         elif not readable:
             return 0
-        elif not int(self.dst.get(_EVENTS)) & _POLLOUT:
+        elif not self.same and not int(self.dst.get(_EVENTS)) & _POLLOUT:
+            # (A REP proxied to itself has room only once it has read.)
             # Leave the message in the source: that is the backpressure.
             self.blocked = True
             return 0
@@ -165,15 +178,21 @@ class _Direction:
         hand_on(self.dst)
         return moved
 
+    def _refused(self) -> int:
+        """The held message was refused again: retry after a pause that grows."""
+        self.blocked = True
+        self.refusals += 1
+        pause = backoff(_REFUSED_PAUSE, _REFUSED_PAUSE_MAX, self.refusals)
+        self.retry_at = monotonic() + pause
+        return 0
+
     def _burst(self) -> int:
+        if self.same:
+            return self._echo()
         held = self.held
         if held is not None:
             if not self._deliver(held):
-                self.blocked = True
-                self.refusals += 1
-                pause = backoff(_REFUSED_PAUSE, _REFUSED_PAUSE_MAX, self.refusals)
-                self.retry_at = monotonic() + pause
-                return 0
+                return self._refused()
             self.refusals = 0
             self.held = None
             self.frames_out += len(held)
@@ -212,6 +231,68 @@ class _Direction:
         self.bytes_out += bytes_out
         return moved
 
+    def _echo(self) -> int:
+        """Forward a socket to itself frame by frame, as libzmq does.
+
+        libzmq sends each frame as soon as it has read it. So a ROUTER routes
+        a message back by its first frame, and a REP may answer only once it
+        has read the whole request: a multipart request fails with EFSM in
+        libzmq's proxy, and here too. A held message is a first frame whose
+        send was refused; the rest of its message is still in the socket.
+        """
+        moved = 0
+        held = self.held
+        if held is not None:
+            if not self._echo_message(held[0]):
+                return self._refused()
+            self.refusals = 0
+            self.held = None
+            moved = 1
+        while moved < _BURST:
+            try:
+                frame = _recv(self.src, _NOBLOCK, False)
+            except zmq.Again:
+                break
+            self._count_in(frame)
+            if not self._echo_message(frame):
+                self.held = [frame]
+                self.blocked = True
+                break
+            moved += 1
+        return moved
+
+    def _echo_message(self, frame: Any) -> bool:
+        """Send the first ``frame`` of a message back, then the rest; False if refused."""
+        try:
+            _send(self.src, frame, _NOBLOCK | _SNDMORE if frame.more else _NOBLOCK, False)
+        except zmq.Again:
+            return False
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+        self._echo_rest(frame)
+        return True
+
+    def _count_in(self, frame: Any) -> None:
+        self.frames_in += 1
+        self.bytes_in += len(frame)
+        if self.capture is not None:
+            self.capture.send(frame, _SNDMORE if frame.more else 0, copy=False)
+
+    def _echo_rest(self, frame: Any) -> None:
+        """Forward the frames after ``frame`` (sent) of a message to its own socket."""
+        sock = self.src
+        while frame.more:
+            frame = _recv(sock, _NOBLOCK, False)
+            self._count_in(frame)
+            flags = _SNDMORE if frame.more else 0
+            try:
+                _send(sock, frame, flags | _NOBLOCK, False)
+            except zmq.Again:
+                # As in _deliver: libzmq takes the rest of a message it took the start of.
+                sock.send(frame, flags, copy=False)
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+
     def _deliver(self, msg: list[Any]) -> bool:
         """Send ``msg`` without waiting; False if its first frame was refused."""
         dst = self.dst
@@ -233,11 +314,19 @@ class _Direction:
     def flush(self) -> None:
         """Deliver the held message, waiting only this greenlet for room."""
         held = self.held
-        if held is not None:
-            self.dst.send_multipart(held)
-            self.held = None
-            self.frames_out += len(held)
-            self.bytes_out += sum(map(len, held))
+        if held is None:
+            return
+        self.held = None
+        if self.same:
+            frame = held[0]
+            self.dst.send(frame, _SNDMORE if frame.more else 0, copy=False)
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+            self._echo_rest(frame)
+            return
+        self.dst.send_multipart(held)
+        self.frames_out += len(held)
+        self.bytes_out += sum(map(len, held))
 
 
 def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
@@ -412,7 +501,9 @@ def proxy_steerable(
     """Start a proxy with control flow, as :func:`zmq.proxy_steerable`; blocks only this greenlet.
 
     Each frame received on ``control`` is a command: ``PAUSE`` stops
-    forwarding, ``RESUME`` restarts it, ``TERMINATE`` makes the call return
+    forwarding until ``RESUME`` restarts it, as libzmq's documentation says
+    (this differs from the libzmq 4.3.5 bundled with pyzmq, which answers
+    PAUSE but keeps forwarding), ``TERMINATE`` makes the call return
     0, ``STATISTICS`` is answered with 8 frames of native-endian uint64
     (frontend messages received, bytes received, messages sent, bytes sent,
     then the same for the backend; libzmq counts every frame as a message).

@@ -13,10 +13,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
+import gevent.event
 import pytest
 import zmq as plain_zmq
 import zmq.auth.thread
@@ -75,10 +79,16 @@ class Server:
         assert event["value"] == status
         assert self.socket.poll(0) == 0
 
-    def assert_only_accepted_reaches(self, refused: zmq.Socket, accepted: zmq.Socket) -> None:
-        """The refused peer is refused; only the accepted peer's message arrives."""
-        self.assert_refused(refused)
-        accepted.send(b"from the accepted peer")
+    def assert_only_accepted_reaches(
+        self, ctx: zmq.Context, refused: dict[str, Any], accepted: dict[str, Any]
+    ) -> None:
+        """A client with ``refused`` options is refused; only one with ``accepted`` gets through.
+
+        The accepted client connects only after the refusal was seen: the
+        monitor's events do not say which peer they are about.
+        """
+        self.assert_refused(self.client(ctx, **refused))
+        self.client(ctx, **accepted).send(b"from the accepted peer")
         assert self.socket.recv() == b"from the accepted peer"
         assert self.socket.poll(0) == 0
 
@@ -181,8 +191,9 @@ def test_plain_wrong_password_is_refused(ctx: zmq.Context, auth: GreenAuthentica
     auth.configure_plain("*", {"admin": "secret"})
     server = Server(ctx, plain_server=True)
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, plain_username=b"admin", plain_password=b"guess"),
-        accepted=server.client(ctx, plain_username=b"admin", plain_password=b"secret"),
+        ctx,
+        refused=dict(plain_username=b"admin", plain_password=b"guess"),
+        accepted=dict(plain_username=b"admin", plain_password=b"secret"),
     )
 
 
@@ -227,8 +238,9 @@ def test_curve_unknown_key_is_refused(
     auth.configure_curve("*", keys)
     server = Server(ctx, **curve_server_options())
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, **curve_client_options(server, *zmq.curve_keypair())),
-        accepted=server.client(ctx, **curve_client_options(server, public, secret)),
+        ctx,
+        refused=curve_client_options(server, *zmq.curve_keypair()),
+        accepted=curve_client_options(server, public, secret),
     )
 
 
@@ -255,8 +267,9 @@ def test_curve_callback_decides(ctx: zmq.Context, auth: GreenAuthenticator) -> N
     auth.configure_curve_callback("*", Provider())
     server = Server(ctx, **curve_server_options())
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, **curve_client_options(server, *zmq.curve_keypair())),
-        accepted=server.client(ctx, **curve_client_options(server, trusted_public, trusted_secret)),
+        ctx,
+        refused=curve_client_options(server, *zmq.curve_keypair()),
+        accepted=curve_client_options(server, trusted_public, trusted_secret),
     )
     assert ("*", trusted_public) in asked
 
@@ -331,8 +344,9 @@ def test_allow_list_refuses_other_addresses(ctx: zmq.Context, auth: GreenAuthent
     # NULL security asks ZAP only when the server names a domain.
     server = Server(ctx, zap_domain=b"test")
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, source="127.0.0.2"),
-        accepted=server.client(ctx, source="127.0.0.1"),
+        ctx,
+        refused=dict(source="127.0.0.2"),
+        accepted=dict(source="127.0.0.1"),
     )
 
 
@@ -341,8 +355,9 @@ def test_deny_list_refuses_listed_addresses(ctx: zmq.Context, auth: GreenAuthent
     auth.deny("127.0.0.2")
     server = Server(ctx, zap_domain=b"test")
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, source="127.0.0.2"),
-        accepted=server.client(ctx, source="127.0.0.1"),
+        ctx,
+        refused=dict(source="127.0.0.2"),
+        accepted=dict(source="127.0.0.1"),
     )
 
 
@@ -352,8 +367,9 @@ def test_allow_list_still_requires_the_password(ctx: zmq.Context, auth: GreenAut
     auth.configure_plain("*", {"admin": "secret"})
     server = Server(ctx, plain_server=True)
     server.assert_only_accepted_reaches(
-        refused=server.client(ctx, plain_username=b"admin", plain_password=b"guess"),
-        accepted=server.client(ctx, plain_username=b"admin", plain_password=b"secret"),
+        ctx,
+        refused=dict(plain_username=b"admin", plain_password=b"guess"),
+        accepted=dict(plain_username=b"admin", plain_password=b"secret"),
     )
 
 
@@ -419,3 +435,72 @@ def test_works_under_monkey_patching() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
+
+
+# -- stop() --------------------------------------------------------------------
+
+
+def stop_while_a_request_is_answered(
+    module: Any, authenticator_class: type, sleep: Any, event: Any
+) -> dict[str, Any]:
+    """stop() while a CURVE callback takes 0.3 s: does the peer's message arrive?"""
+    context = module.Context()
+    authenticator = authenticator_class(context)
+    authenticator.start()
+    entered = event()
+
+    class SlowProvider:
+        def callback(self, domain: str, key: bytes) -> bool:
+            entered.set()
+            sleep(0.3)
+            return True
+
+    authenticator.configure_curve_callback("*", SlowProvider())
+    server = context.socket(module.PULL)
+    server.linger = 0
+    options = curve_server_options()
+    for name, value in options.items():
+        setattr(server, name, value)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+    client = context.socket(module.PUSH)
+    client.linger = 0
+    client.curve_serverkey = options["curve_publickey"]
+    client.curve_publickey, client.curve_secretkey = module.curve_keypair()
+    client.connect(f"tcp://127.0.0.1:{port}")
+    client.send(b"sent during stop()")
+    result: dict[str, Any] = {"callback entered": entered.wait(5)}
+    authenticator.stop()
+    result["alive after stop"] = authenticator.is_alive()
+    result["arrived"] = bool(server.poll(3000)) and server.recv()
+    context.destroy(linger=0)
+    return result
+
+
+@pytest.mark.timeout(20)
+def test_stop_answers_the_request_in_flight_as_thread_authenticator_does() -> None:
+    plain = stop_while_a_request_is_answered(
+        plain_zmq, plain_zmq.auth.thread.ThreadAuthenticator, time.sleep, threading.Event
+    )
+    green = stop_while_a_request_is_answered(
+        zmq, GreenAuthenticator, gevent.sleep, gevent.event.Event
+    )
+    assert plain == {
+        "callback entered": True,
+        "alive after stop": False,
+        "arrived": b"sent during stop()",
+    }
+    assert green == plain
+
+
+@pytest.mark.timeout(10)
+def test_stop_between_requests_is_immediate(ctx: zmq.Context) -> None:
+    authenticator = GreenAuthenticator(ctx)
+    authenticator.start()
+    serving = authenticator.greenlet
+    assert serving is not None
+    gevent.sleep(0)  # the serving greenlet runs, and parks in its recv
+    assert not serving.dead
+    started = time.monotonic()
+    authenticator.stop()
+    assert time.monotonic() - started < 1.0
+    assert serving.dead

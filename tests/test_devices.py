@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import gevent.event
 import pytest
+import zmq as plain_zmq
+import zmq.devices  # pyzmq's thread devices, the reference: plain_zmq.devices
 
 import green_zmq as zmq
 import green_zmq.devices
@@ -297,3 +300,71 @@ def test_monitored_queue_between_two_routers_swaps_the_routing_ids(ctx):
         assert monitor.recv_multipart() == [b"out", b"alice", b"bob", b"hello alice"]
     finally:
         queue.kill()
+
+
+# -- a device whose in and out socket are one (out_type < 0) ---------------------
+
+
+def background_echo(module: Any, classes: Any, kind: str, name: str) -> dict:
+    """Requests through a background device of ``name`` whose out socket is its in socket.
+
+    ``classes`` is pyzmq's ``zmq.devices`` (ThreadDevice...) or
+    ``green_zmq.devices`` (GreenDevice...). Returns what the client got,
+    what the monitor got, and the STATISTICS of the steerable kind.
+    """
+    context = module.Context()
+    kind_value = getattr(module, kind)
+    make = getattr(classes, name)
+    if name.endswith("Device"):
+        device = make(module.QUEUE, kind_value, -1)
+    elif name.endswith("ProxySteerable"):
+        device = make(kind_value, -1, module.PUSH, module.PAIR)
+        device.bind_ctrl("inproc://ctrl")
+    else:
+        device = make(kind_value, -1, module.PUSH)
+    device.context_factory = lambda: context
+    device.bind_in("inproc://echo")
+    monitor = None
+    if not name.endswith("Device"):
+        device.bind_mon("inproc://mon")
+    device.start()
+    client = context.socket(module.REQ if kind == "REP" else module.DEALER)
+    client.linger = 0
+    client.routing_id = b"client"
+    client.connect("inproc://echo")
+    if not name.endswith("Device"):
+        monitor = context.socket(module.PULL)
+        monitor.linger = 0
+        monitor.connect("inproc://mon")
+    result: dict[str, Any] = {"replies": [], "copies": []}
+    for body in (b"one", b"two"):
+        client.send(body)
+        result["replies"].append(client.recv_multipart())
+    if monitor is not None:
+        result["copies"] = [monitor.recv_multipart() for _ in range(2)]
+        monitor.close()
+    if name.endswith("ProxySteerable"):
+        steer = context.socket(module.PAIR)
+        steer.connect("inproc://ctrl")
+        steer.send(b"STATISTICS")
+        result["statistics"] = [struct.unpack("=Q", f)[0] for f in steer.recv_multipart()]
+        steer.send(b"TERMINATE")
+        assert steer.recv() == b""
+        steer.close()
+        device.join(10)
+        result["done"] = device.done
+    client.close()
+    if not name.endswith("ProxySteerable"):
+        context.term()  # ends the device (ContextTerminated), which closes its sockets
+        device.join(10)
+    return result
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", ["Device", "Proxy", "ProxySteerable"])
+@pytest.mark.parametrize("kind", ["REP", "ROUTER", "DEALER"])
+def test_background_device_on_one_socket_echoes_as_pyzmqs_thread_device(kind, name):
+    plain = background_echo(plain_zmq, plain_zmq.devices, kind, "Thread" + name)
+    green = background_echo(zmq, green_zmq.devices, kind, "Green" + name)
+    assert plain["replies"] == [[b"one"], [b"two"]]
+    assert green == plain

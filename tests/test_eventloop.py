@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import greenlet
@@ -29,6 +30,7 @@ from helpers import pair
 pytest.importorskip("tornado")
 
 import tornado.ioloop  # noqa: E402
+from tornado.platform.asyncio import AsyncIOLoop  # noqa: E402
 
 from green_zmq.eventloop import ioloop  # noqa: E402
 from green_zmq.eventloop.ioloop import (  # noqa: E402
@@ -791,3 +793,152 @@ def test_zmq_poller_wait_blocks_only_the_calling_greenlet(ctx: zmq.Context) -> N
     b.send(b"x")  # this greenlet runs while the poller waits
     assert waiter.get(timeout=LIMIT) == [(a, IOLoop.READ)]
     poller.close()
+
+
+# -- a loop that is not running does not hold the hub ----------------------------
+
+HUB_RELEASE_PROGRAM = """
+import sys
+import gevent
+import green_zmq as zmq
+from green_zmq.eventloop.ioloop import IOLoop
+from green_zmq.eventloop.zmqstream import ZMQStream
+
+ctx = zmq.Context()
+a = ctx.socket(zmq.PAIR)
+a.bind("inproc://a")
+b = ctx.socket(zmq.PAIR)
+b.connect("inproc://a")
+loop = IOLoop()
+stream = ZMQStream(a, loop)
+how = sys.argv[1]
+if how == "start":
+    stream.on_recv(lambda msg: loop.stop())
+    b.send(b"stop")
+    loop.start()
+elif how == "run_sync":
+    loop.run_sync(lambda: None)
+stream.close()
+b.close()
+ctx.term()
+# True when nothing keeps the hub busy any more; the loop is still open.
+print(gevent.wait(timeout=5))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["never run", "start", "run_sync"])
+def test_a_loop_that_is_not_running_lets_gevent_wait_return(how: str) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run(
+        [sys.executable, "-c", HUB_RELEASE_PROGRAM, how],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True", "the idle loop kept the hub alive"
+
+
+@pytest.mark.timeout(10)
+def test_a_running_loop_still_holds_the_hub(loop: IOLoop) -> None:
+    # Its runner parks in select() with no timer, and the stop comes from
+    # another thread: the loop's io watchers are all that keep the hub (and
+    # gevent.wait) going until then.
+    refused = []
+
+    def start_again() -> None:
+        # A refused second start must not let go of the running loop's hub.
+        try:
+            loop.start()
+        except RuntimeError as e:
+            refused.append(e)
+
+    loop.add_callback(start_again)
+    runner = gevent.spawn(loop.start)
+    stopper = threading.Timer(0.2, loop.add_callback, (loop.stop,))
+    stopper.start()
+    try:
+        gevent.wait([runner])
+        assert runner.dead
+    finally:
+        stopper.cancel()
+    runner.get()
+    assert len(refused) == 1
+
+
+# -- add_reader / add_handler refuse what asyncio's own selector refuses -----------
+
+
+def registration_outcome(loop: asyncio.AbstractEventLoop, method: str, fd: int) -> Any:
+    try:
+        getattr(loop, method)(fd, lambda: None)
+    except Exception as exc:
+        return type(exc), getattr(exc, "errno", None)
+    return "accepted"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("what", ["closed fd", "regular file", "directory", "socket", "huge fd"])
+def test_fd_registration_errors_match_a_plain_asyncio_loop(what: str, tmp_path: Any) -> None:
+    plain = asyncio.SelectorEventLoop()
+    green = GreenEventLoop()
+    files: list[Any] = []
+    try:
+        # Made after the loops, so that a closed fd's number is not reused by them.
+        if what == "closed fd":
+            r, w = os.pipe()
+            os.close(r)
+            os.close(w)
+            fd = r
+        elif what == "regular file":
+            files.append(open(tmp_path / "regular", "wb"))
+            fd = files[-1].fileno()
+        elif what == "directory":
+            fd = os.open(tmp_path, os.O_RDONLY)
+            files.append(_Fd(fd))
+        elif what == "socket":
+            files.extend(socket.socketpair())
+            fd = files[-1].fileno()
+        else:
+            fd = 1_000_000
+        for method in ("add_reader", "add_writer"):
+            expected = registration_outcome(plain, method, fd)
+            assert registration_outcome(green, method, fd) == expected, method
+            # A refused fd is not left half-registered: the same error again.
+            assert registration_outcome(green, method, fd) == expected, method
+            if expected == "accepted":
+                getattr(plain, "remove_" + method[4:])(fd)
+                getattr(green, "remove_" + method[4:])(fd)
+    finally:
+        for f in files:
+            f.close()
+        plain.close()
+        green.close()
+
+
+class _Fd:
+    """A raw fd that closes like a file."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.mark.timeout(10)
+def test_add_handler_on_a_regular_file_raises_as_tornado_on_asyncio(
+    loop: IOLoop, tmp_path: Any
+) -> None:
+    with open(tmp_path / "regular", "wb") as regular:
+        with pytest.raises(PermissionError) as green_error:
+            loop.add_handler(regular.fileno(), lambda fd, events: None, IOLoop.READ)
+        plain_loop = AsyncIOLoop(make_current=False)
+        try:
+            with pytest.raises(PermissionError) as plain_error:
+                plain_loop.add_handler(regular.fileno(), lambda fd, events: None, IOLoop.READ)
+        finally:
+            plain_loop.close()
+    assert green_error.value.errno == plain_error.value.errno

@@ -17,7 +17,7 @@ pytest.importorskip("tornado")
 
 from zmq.utils import jsonapi  # noqa: E402
 
-from green_zmq.eventloop.ioloop import IOLoop  # noqa: E402
+from green_zmq.eventloop.ioloop import IOLoop, TimeoutError as LoopTimeout  # noqa: E402
 from green_zmq.eventloop.zmqstream import ZMQStream  # noqa: E402
 
 LIMIT = 5.0
@@ -436,3 +436,96 @@ def test_plain_pyzmq_socket_works_too(loop: IOLoop) -> None:
         stream.close()
     finally:
         plain_ctx.destroy(linger=0)
+
+
+# -- a callback that raises never stalls the stream (pyzmq logs it and goes on) --
+
+
+class Boom(Exception):
+    pass
+
+
+def logged_boom(caplog: pytest.LogCaptureFixture) -> bool:
+    return any(
+        record.exc_info is not None and record.exc_info[0] is Boom for record in caplog.records
+    )
+
+
+def drain(io_loop: IOLoop, sock: zmq.Socket, count: int) -> list[bytes]:
+    """Run the loop until ``sock`` has received ``count`` messages (LIMIT at most)."""
+    got: list[bytes] = []
+
+    async def receive() -> None:
+        while len(got) < count:
+            try:
+                got.append(sock.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                await asyncio.sleep(0.001)
+
+    try:
+        io_loop.run_sync(receive, timeout=1.0)
+    except LoopTimeout:
+        pass
+    return got
+
+
+@pytest.mark.timeout(10)
+def test_on_send_that_raises_does_not_stall_the_sends_queued_behind(
+    ctx: zmq.Context, loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair(ctx)
+    stream = ZMQStream(a, loop)
+
+    def on_send(msg: list[Any], status: Any) -> None:
+        if msg == [b"one"]:
+            raise Boom
+
+    stream.on_send(on_send)
+    for body in (b"one", b"two", b"three"):
+        stream.send(body)
+    with caplog.at_level(logging.ERROR):
+        assert drain(loop, b, 3) == [b"one", b"two", b"three"]
+    assert not stream.sending()
+    assert logged_boom(caplog)
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_on_recv_that_sends_a_reply_then_raises_still_sends_it(
+    ctx: zmq.Context, loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    rep, req = pair(ctx, zmq.REP, zmq.REQ)
+    stream = ZMQStream(rep, loop)
+
+    def on_recv(msg: list[bytes]) -> None:
+        stream.send(b"re: " + msg[0])
+        raise Boom
+
+    stream.on_recv(on_recv)
+    with caplog.at_level(logging.ERROR):
+        req.send(b"q1")
+        assert drain(loop, req, 1) == [b"re: q1"]
+        req.send(b"q2")
+        assert drain(loop, req, 1) == [b"re: q2"]
+    assert logged_boom(caplog)
+    stream.close()
+
+
+@pytest.mark.timeout(10)
+def test_unsendable_message_does_not_stall_the_good_ones_behind_it(
+    ctx: zmq.Context, loop: IOLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair(ctx)
+    stream = ZMQStream(a, loop)
+    stream.send(12345)  # type: ignore[arg-type]
+    stream.send(b"good one")
+    stream.send(b"good two")
+    with caplog.at_level(logging.ERROR):
+        assert drain(loop, b, 2) == [b"good one", b"good two"]
+    assert not stream.sending()
+    # pyzmq's send raised TypeError inside the stream, and the stream logged it.
+    assert any(
+        record.exc_info is not None and record.exc_info[0] is TypeError
+        for record in caplog.records
+    )
+    stream.close()

@@ -10,7 +10,9 @@ the serving loop is new, and it is one greenlet::
 
     start() -> green REP socket bound to inproc://zeromq.zap.01
             -> greenlet: recv request -> policy -> send reply -> recv ...
-    stop()  -> greenlet killed, socket closed
+    stop()  -> between requests: greenlet killed in its recv, socket closed
+               (a request being answered is answered first, for up to
+               _STOP_GRACE seconds, as ThreadAuthenticator finishes it)
     context terminated -> the greenlet sees ETERM, closes its socket, ends
 
 A request whose handling fails (a credentials callback that raises, say)
@@ -32,6 +34,10 @@ from ..core import Context, Socket
 __all__ = ["GreenAuthenticator"]
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+
+# How long stop() lets the request being answered finish before it kills
+# the greenlet anyway (a credentials callback stuck for good).
+_STOP_GRACE = 5.0
 
 _ENOTSOCK = int(zmq.ENOTSOCK)
 _ETERM = int(zmq.ETERM)
@@ -90,6 +96,8 @@ class GreenAuthenticator(Authenticator):
     ) -> None:
         super().__init__(context=context or Context.instance(), encoding=encoding, log=log)
         self.greenlet = None
+        # True while the serving greenlet handles a request (not in its recv).
+        self._answering = False
 
     def start(self) -> None:
         """Bind the ZAP endpoint and start answering requests in a greenlet.
@@ -109,14 +117,23 @@ class GreenAuthenticator(Authenticator):
         self.greenlet = gevent.spawn(self._serve, socket)
 
     def stop(self) -> None:
-        """Stop answering requests and close the ZAP socket."""
+        """Stop answering requests and close the ZAP socket.
+
+        As with ThreadAuthenticator, a request being answered is answered
+        first (its peer's handshake completes); this greenlet waits for it
+        up to 5 seconds. Called from the hub itself, which cannot wait,
+        the serving greenlet is killed at once.
+        """
         serving = self.greenlet
+        # _serve ends after the request it is answering, seeing this.
         self.greenlet = None
         if serving is not None and serving is not gevent.getcurrent():
             # Blocking for the greenlet to end means no request is answered
             # after stop() returns; the hub itself cannot block, so there it
             # only schedules the kill.
             in_hub = gevent.getcurrent() is gevent.get_hub()
+            if self._answering and not in_hub:
+                serving.join(_STOP_GRACE)
             serving.kill(block=not in_hub)
         socket = self.zap_socket
         if socket is not None and not socket.closed:
@@ -133,7 +150,8 @@ class GreenAuthenticator(Authenticator):
         return self.greenlet is not None and not self.greenlet.dead
 
     def _serve(self, socket: Socket) -> None:
-        while True:
+        me = gevent.getcurrent()
+        while self.greenlet is me:
             try:
                 request = socket.recv_multipart()
             except zmq.ZMQError as e:
@@ -144,11 +162,14 @@ class GreenAuthenticator(Authenticator):
                 if e.errno == _ENOTSOCK:
                     return
                 raise
+            self._answering = True
             try:
                 _run_without_loop(self.handle_zap_message(request))
             except Exception:
                 self.log.exception("ZAP request failed; refusing the peer")
                 self._refuse(socket, request)
+            finally:
+                self._answering = False
 
     def _refuse(self, socket: Socket, request: list[bytes]) -> None:
         if len(request) < 2:

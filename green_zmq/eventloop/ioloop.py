@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import selectors
 import weakref
 from asyncio import events as _asyncio_events
 from collections.abc import Awaitable
@@ -200,6 +201,17 @@ class _HubSelector(_BaseSelectorImpl):
     A watcher stays stopped between its firing and the next ``select()`` so
     that a ready fd the loop is not looking at (the loop is busy, or parked
     in a green call inside a callback) cannot make the hub spin.
+
+    The watchers keep the hub alive only while the loop runs
+    (:meth:`hold_hub`): a loop that never ran, or has stopped, must not keep
+    ``gevent.wait()`` from returning, as a plain asyncio loop keeps no
+    thread from ending.
+
+    ``register`` refuses what the selector of a plain asyncio loop refuses,
+    with its errors (on Linux, epoll's: ``OSError(EBADF)`` for a bad fd,
+    ``PermissionError(EPERM)`` for a regular file, which libev would accept
+    and report ready without end): each new fd is first tried on a
+    ``selectors.DefaultSelector`` of our own.
     """
 
     def __init__(self) -> None:
@@ -212,6 +224,8 @@ class _HubSelector(_BaseSelectorImpl):
         self._events: dict[int, int] = {}
         self._waiter: Waiter | None = None
         self._wake_scheduled = False
+        self._holds_hub = False
+        self._probe = selectors.DefaultSelector()
         # select(0) still goes once round the hub: other greenlets run, and
         # io is polled, as asyncio's select(0) polls it.
         self._tick = self._loop.timer(0.0)
@@ -227,16 +241,25 @@ class _HubSelector(_BaseSelectorImpl):
             _EV_WRITE if events & EVENT_WRITE else 0
         )
         try:
+            self._probe.register(key.fd, events)
+            self._probe.unregister(key.fd)
             watcher = self._loop.io(key.fd, flags)
-        except OSError as exc:
+        except BaseException:
             super().unregister(fileobj)
-            raise ValueError(f"invalid file descriptor {key.fd}") from exc
+            raise
         watcher.priority = self._loop.MAXPRI
+        watcher.ref = self._holds_hub
         self._watchers[key.fd] = watcher
         # Watched from now on, even if the runner is already parked (a
         # registration made by another greenlet needs no wakeup).
         watcher.start(self._on_fd, key.fd, pass_events=True)
         return key
+
+    def hold_hub(self, hold: bool) -> None:
+        """Make the watchers keep the hub alive (while the loop runs) or not."""
+        self._holds_hub = hold
+        for watcher in self._watchers.values():
+            watcher.ref = hold
 
     def unregister(self, fileobj: Any) -> Any:
         key = super().unregister(fileobj)
@@ -313,6 +336,7 @@ class _HubSelector(_BaseSelectorImpl):
         self._fired.clear()
         self._events.clear()
         self._tick.close()
+        self._probe.close()
         super().close()
 
 
@@ -375,9 +399,12 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
             )
         loops = _this_thread()
         loops.loop_started()
+        self._selector.hold_hub(True)
         try:
             super().run_forever()
         finally:
+            # Still running if this was a refused second start.
+            self._selector.hold_hub(self.is_running())
             loops.loop_stopped()
 
 

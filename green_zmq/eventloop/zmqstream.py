@@ -16,7 +16,10 @@ the gevent hub. What differs:
   instead of one loop iteration later, at most one re-dispatch is pending
   at a time, and readiness is read as a plain int. In a single-threaded
   green program every loop iteration saved is latency the peer greenlet
-  does not wait.
+  does not wait. As in pyzmq, a callback that raises (or a message that
+  cannot be sent) is logged and the stream goes on with its queue; here
+  also when the sends had been queued before there was room, where
+  pyzmq's own stream stalls.
 """
 
 from __future__ import annotations
@@ -124,7 +127,11 @@ class ZMQStream(_PyZMQStream):
             raise
         finally:
             self._dispatching = False
-        self._rebuild_io_state()
+            # Also when a callback raised. pyzmq queues a dispatch per send,
+            # so the sends still queued, and one the raising callback made,
+            # go out; here the re-dispatch scheduled by this does it. The FD
+            # edge that announced the room has come and gone.
+            self._rebuild_io_state()
 
     def _rebuild_io_state(self) -> None:
         if self.socket is None:
