@@ -20,14 +20,14 @@ from zmq import backend as backend, constants as constants, error as error, suga
 from ._tracker import MessageTracker as MessageTracker
 from ._waiting import WaitStatistics, set_spin, set_sweep_interval, statistics
 from .core import Context as Context, Socket as Socket
+from .poll import Poller as Poller, select as select
 
 # pyzmq's stubs type these sockets as backend sockets; ours need the sugar API.
-from .device import (  # type: ignore[assignment]
+from .proxying import (  # type: ignore[assignment]
     device as device,
     proxy as proxy,
     proxy_steerable as proxy_steerable,
 )
-from .poll import Poller as Poller, select as select
 
 __version__ = "0.1.0"
 

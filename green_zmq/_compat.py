@@ -9,14 +9,26 @@ checks each one against the installed versions.
 
 from __future__ import annotations
 
+import asyncio
+import selectors
 import sys
 import threading
-from typing import Any
+from asyncio import events as _asyncio_events
+from typing import Any, Callable
 
 import zmq
 
 __all__ = [
+    "OVERRIDDEN_HOOKS",
+    "BaseSelectorImpl",
     "CompatError",
+    "device_prefixes",
+    "device_sockets",
+    "get_running_loop",
+    "policy_current_loop",
+    "selector_keys",
+    "set_running_loop",
+    "tornado_loop_for",
     "condition_waiters",
     "event_condition",
     "is_shadow",
@@ -74,3 +86,90 @@ def shadowed_object(socket: zmq.Socket) -> Any:
         return socket._shadow_obj
     except AttributeError:
         raise _missing("zmq.Socket", "_shadow_obj", zmq.__version__) from None
+
+
+_PYTHON = sys.version.split()[0]
+
+
+def _python_private(module: Any, name: str, owner: str) -> Any:
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise _missing(owner, name, _PYTHON) from None
+
+
+# asyncio's "running loop" is per OS thread; a green loop makes it follow
+# the greenlet that runs it (design.md, "The asyncio same-thread trap").
+get_running_loop: Callable[[], Any] = _python_private(
+    _asyncio_events, "_get_running_loop", "asyncio.events"
+)
+set_running_loop: Callable[[Any], None] = _python_private(
+    _asyncio_events, "_set_running_loop", "asyncio.events"
+)
+
+# The selectors module's base class, which keeps the fd -> key map.
+BaseSelectorImpl: type = _python_private(selectors, "_BaseSelectorImpl", "selectors")
+
+
+def selector_keys(selector: Any) -> dict[int, Any]:
+    """``selectors._BaseSelectorImpl._fd_to_key``: registered fd -> SelectorKey."""
+    try:
+        return selector._fd_to_key  # type: ignore[no-any-return]
+    except AttributeError:
+        raise _missing("selectors._BaseSelectorImpl", "_fd_to_key", _PYTHON) from None
+
+
+def policy_current_loop() -> Any:
+    """The default policy's ``_local._loop``: this thread's set loop, without making one."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        return policy._local._loop  # type: ignore[attr-defined]
+    except AttributeError:
+        if isinstance(policy, asyncio.DefaultEventLoopPolicy):
+            raise _missing("asyncio.DefaultEventLoopPolicy", "_local._loop", _PYTHON) from None
+        return None  # another policy: it has no such thing to peek at
+
+
+def tornado_loop_for(asyncio_loop: Any) -> Any:
+    """tornado's ``IOLoop._ioloop_for_asyncio``: the IOLoop wrapping an asyncio loop."""
+    import tornado
+    from tornado.ioloop import IOLoop
+
+    try:
+        table = IOLoop._ioloop_for_asyncio  # type: ignore[attr-defined]
+    except AttributeError:
+        raise _missing("tornado.ioloop.IOLoop", "_ioloop_for_asyncio", tornado.version) from None
+    return table.get(asyncio_loop)
+
+
+def device_sockets(device: Any) -> tuple[Any, ...]:
+    """pyzmq's ``Device._setup_sockets()``: the configured sockets, made and bound."""
+    try:
+        setup = device._setup_sockets
+    except AttributeError:
+        raise _missing("zmq.devices.Device", "_setup_sockets", zmq.__version__) from None
+    return setup()  # type: ignore[no-any-return]
+
+
+def device_prefixes(device: Any) -> tuple[bytes, bytes]:
+    """pyzmq's ``MonitoredQueueBase._in_prefix`` and ``_out_prefix``."""
+    try:
+        return device._in_prefix, device._out_prefix
+    except AttributeError:
+        raise _missing(
+            "zmq.devices.MonitoredQueueBase", "_in_prefix/_out_prefix", zmq.__version__
+        ) from None
+
+
+# Private methods of dependencies that green_zmq overrides or calls on its
+# own subclasses: (module, class, attribute). tests/test_compat.py checks
+# that each still exists, so that an upgrade that renames one fails loudly.
+OVERRIDDEN_HOOKS: tuple[tuple[str, str, str], ...] = (
+    ("tornado.platform.asyncio", "BaseAsyncIOLoop", "_clear_current_hook"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_handle_events"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_handle_recv"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_handle_send"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_rebuild_io_state"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_update_handler"),
+    ("zmq.eventloop.zmqstream", "ZMQStream", "_send_queue"),
+)

@@ -18,7 +18,9 @@ import zmq
 
 __all__ = [
     "DEALER",
+    "EFSM",
     "ENOTSOCK",
+    "ETERM",
     "EVENTS",
     "FD",
     "NOBLOCK",
@@ -44,7 +46,9 @@ __all__ = [
     "int_flags",
 ]
 
+EFSM = int(zmq.EFSM)
 ENOTSOCK = int(zmq.ENOTSOCK)
+ETERM = int(zmq.ETERM)
 EVENTS = int(zmq.EVENTS)
 FD = int(zmq.FD)
 NOBLOCK = int(zmq.NOBLOCK)

@@ -58,6 +58,8 @@ from typing import Any, Callable
 
 import zmq
 
+from green_zmq._ints import NOBLOCK as _NOBLOCK, POLLIN as _POLLIN
+
 __all__ = [
     "IMPLEMENTATIONS",
     "WORKLOADS",
@@ -70,8 +72,6 @@ __all__ = [
 ]
 
 # Plain ints in the roles' loops: pyzmq's IntFlag operators cost microseconds.
-_NOBLOCK = int(zmq.NOBLOCK)
-_POLLIN = int(zmq.POLLIN)
 
 Role = Iterator[None]
 

@@ -9,7 +9,7 @@ They reuse pyzmq's base classes for the configuration methods
 their ``_out``, ``_mon`` and ``_ctrl`` counterparts); the sockets come from a
 green :class:`~green_zmq.Context` (``Context.instance()`` unless
 ``context_factory`` says otherwise), and the device runs the green loops of
-:mod:`green_zmq.device`, so it shares the hub with the rest of the program.
+:mod:`green_zmq.proxying`, so it shares the hub with the rest of the program.
 
 Lifecycle, as with a thread device::
 
@@ -28,8 +28,9 @@ from zmq.devices.monitoredqueuedevice import MonitoredQueueBase
 from zmq.devices.proxydevice import ProxyBase
 from zmq.devices.proxysteerabledevice import ProxySteerableBase
 
+from . import _compat
 from .core import Context
-from .device import device, monitored_queue, proxy, proxy_steerable
+from .proxying import device, monitored_queue, proxy, proxy_steerable
 
 __all__ = [
     "GreenDevice",
@@ -66,7 +67,7 @@ class GreenDevice(Device):
         self.launcher.join(timeout)
 
     def run_device(self) -> None:
-        ins, outs = self._setup_sockets()
+        ins, outs = _compat.device_sockets(self)
         device(self.device_type, ins, outs)
 
 
@@ -77,7 +78,7 @@ class GreenProxy(ProxyBase, GreenDevice):
     """
 
     def run_device(self) -> None:
-        ins, outs, mons = self._setup_sockets()
+        ins, outs, mons = _compat.device_sockets(self)
         proxy(ins, outs, mons)
 
 
@@ -89,7 +90,7 @@ class GreenProxySteerable(ProxySteerableBase, GreenProxy):
     """
 
     def run_device(self) -> None:
-        ins, outs, mons, ctrls = self._setup_sockets()
+        ins, outs, mons, ctrls = _compat.device_sockets(self)
         proxy_steerable(ins, outs, mons, ctrls)
 
 
@@ -101,5 +102,5 @@ class GreenMonitoredQueue(MonitoredQueueBase, GreenProxy):
     """
 
     def run_device(self) -> None:
-        ins, outs, mons = self._setup_sockets()
-        monitored_queue(ins, outs, mons, self._in_prefix, self._out_prefix)
+        ins, outs, mons = _compat.device_sockets(self)
+        monitored_queue(ins, outs, mons, *_compat.device_prefixes(self))

@@ -16,8 +16,9 @@ import zmq as plain_zmq
 import green_zmq as zmq
 from helpers import wait_until_parked
 
-# ``green_zmq.device`` is the function (as ``zmq.device`` is); this is the module.
-device_module = importlib.import_module("green_zmq.device")
+# The module of device, proxy and proxy_steerable (``green_zmq.device`` is
+# the function, as ``zmq.device`` is).
+device_module = importlib.import_module("green_zmq.proxying")
 
 pytestmark = pytest.mark.timeout(20)
 

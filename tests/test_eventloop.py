@@ -658,7 +658,7 @@ def test_zmq_socket_handler_gets_socket_and_read(ctx: zmq.Context, loop: IOLoop)
     got = []
 
     def handler(sock: zmq.Socket, mask: int) -> None:
-        # The FD says "check EVENTS", not "readable" (DESIGN.md fact 1).
+        # The FD says "check EVENTS", not "readable" (design.md, "The FD is an edge").
         while sock.get(zmq.EVENTS) & zmq.POLLIN:
             got.append((sock, mask, sock.recv()))
         if got:

@@ -68,7 +68,7 @@ def test_backlog_whose_edge_was_consumed_is_still_received(
     ctx: zmq.Context, loop: IOLoop
 ) -> None:
     # The FD will not fire again for messages already there once EVENTS
-    # was read (DESIGN.md fact 1): the stream must look by itself.
+    # was read (design.md, "The FD is an edge"): the stream must look by itself.
     a, b = pair(ctx)
     for i in range(50):
         b.send(b"%d" % i)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from .fd import READABLE, WRITABLE, FdWaiter, ThreadSignal
 from .fork import fork_error, inherited, refuse_in_child
 from .polling import PollWaiting
-from .registry import WaitStatistics, set_spin, set_sweep_interval, statistics
+from .registry import WaitStatistics, hub_waiting, set_spin, set_sweep_interval, statistics
 from .sockets import (
     SocketStatistics,
     SocketWaiting,
@@ -33,7 +33,7 @@ from .sockets import (
     socket_statistics,
     socket_waiting,
 )
-from .turns import Turn, deadline_after, park
+from .turns import Turn, deadline_after, park, wake
 
 __all__ = [
     "READABLE",
@@ -50,6 +50,7 @@ __all__ = [
     "existing_waiting",
     "fork_error",
     "hand_on",
+    "hub_waiting",
     "inherited",
     "park",
     "refuse_in_child",
@@ -58,4 +59,5 @@ __all__ = [
     "socket_statistics",
     "socket_waiting",
     "statistics",
+    "wake",
 ]

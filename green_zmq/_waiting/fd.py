@@ -17,6 +17,7 @@ import zmq
 from gevent.hub import get_hub
 from gevent.monkey import get_original
 
+from .fork import on_fork_in_child
 from .registry import hub_waiting
 from .turns import Turn, park, wake_in_hub
 
@@ -28,6 +29,28 @@ WRITABLE = 2
 
 # gevent's monkey-patching removes select.epoll.
 _epoll = get_original("select", "epoll")
+
+# One epoll set, kept, to ask whether an fd can be watched: a new one would
+# take the lowest free fd number, which is the number of a just-closed fd.
+_probe = _epoll()
+_probe_lock = get_original("_thread", "allocate_lock")()
+
+
+def _new_probe_in_child() -> None:
+    # A forked child shares the parent's epoll set; it must not register
+    # its fds into the parent's.
+    global _probe
+    _probe = _epoll()
+
+
+on_fork_in_child(_new_probe_in_child)
+
+
+def _check_watchable(fd: int, mask: int) -> None:
+    """Raise what epoll raises for ``fd`` (EBADF, EPERM for a regular file...)."""
+    with _probe_lock:
+        _probe.register(fd, mask)
+        _probe.unregister(fd)
 
 
 class FdWaiter:
@@ -62,13 +85,9 @@ class FdWaiter:
         if (readable or writable) and not urgent:
             # Ask epoll first: libev takes any fd and fails only later.
             events = (READABLE if readable else 0) | (WRITABLE if writable else 0)
-            probe = _epoll()
-            try:
-                probe.register(
-                    fd, (select.EPOLLIN if readable else 0) | (select.EPOLLOUT if writable else 0)
-                )
-            finally:
-                probe.close()
+            _check_watchable(
+                fd, (select.EPOLLIN if readable else 0) | (select.EPOLLOUT if writable else 0)
+            )
             self._watcher = loop.io(fd, events)
         else:
             self._epoll = _epoll()
@@ -89,6 +108,10 @@ class FdWaiter:
     @property
     def active(self) -> bool:
         return bool(self._watcher.active)
+
+    def hold_hub(self, hold: bool) -> None:
+        """Whether the started watcher keeps the hub alive (``gevent.wait()`` waits for it)."""
+        self._watcher.ref = hold
 
     def start(self) -> None:
         if self._epoll is None:

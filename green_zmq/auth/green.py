@@ -29,6 +29,7 @@ import gevent
 import zmq
 from zmq.auth.base import VERSION, Authenticator
 
+from .._ints import EFSM as _EFSM, ENOTSOCK as _ENOTSOCK, ETERM as _ETERM
 from ..core import Context, Socket
 
 __all__ = ["GreenAuthenticator"]
@@ -39,9 +40,6 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 # the greenlet anyway (a credentials callback stuck for good).
 _STOP_GRACE = 5.0
 
-_ENOTSOCK = int(zmq.ENOTSOCK)
-_ETERM = int(zmq.ETERM)
-_EFSM = int(zmq.EFSM)
 
 
 def _run_without_loop(step: Coroutine[Any, Any, None]) -> None:

@@ -17,7 +17,7 @@ Notes on the approach
 tornado's IOLoop is a thin layer over an asyncio event loop. We give it
 :class:`GreenEventLoop`: asyncio's own ``SelectorEventLoop`` with a
 selector whose ``select()`` parks the calling greenlet on the hub with
-persistent io watchers (DESIGN.md fact 9; gevent's ``GeventSelector``
+persistent io watchers (design.md, "The eventloop"; gevent's ``GeventSelector``
 is the model, see :class:`_HubSelector` for why it is not used as is).
 Everything above the selector is unmodified asyncio and tornado, which is
 what pyzmq's ZMQStream expects. Two things about asyncio are wrong once
@@ -57,21 +57,16 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
-import selectors
 import weakref
-from asyncio import events as _asyncio_events
 from collections.abc import Awaitable
 from contextvars import Context
-from selectors import (
-    EVENT_READ,
-    EVENT_WRITE,
-    _BaseSelectorImpl,  # type: ignore[attr-defined]
-)
+from selectors import EVENT_READ, EVENT_WRITE
+from time import monotonic
 from typing import Any, Callable, overload
 
 import greenlet
 import zmq
-from gevent.hub import Waiter, get_hub
+from gevent.hub import get_hub
 
 try:
     from tornado.ioloop import (
@@ -85,6 +80,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without tornado
         "green_zmq.eventloop needs tornado: pip install 'green_zmq[eventloop]'"
     ) from exc
 
+from .. import _compat
+from .._ints import POLLERR as _POLLERR, POLLIN as _POLLIN, POLLOUT as _POLLOUT
+from .._waiting import FdWaiter, Turn, hub_waiting, park, wake
 from ..poll import Poller
 
 __all__ = [
@@ -98,17 +96,8 @@ __all__ = [
     "install",
 ]
 
-# libev's io event bits.
-_EV_READ = 1
-_EV_WRITE = 2
-
-# Plain ints: pyzmq's IntFlag constants are slow to combine (DESIGN.md fact 3).
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_POLLERR = int(zmq.POLLERR)
-
-_get_running_loop = _asyncio_events._get_running_loop
-_set_running_loop = _asyncio_events._set_running_loop
+_get_running_loop = _compat.get_running_loop
+_set_running_loop = _compat.set_running_loop
 
 
 class _ThreadLoops:
@@ -180,18 +169,18 @@ def _this_thread() -> _ThreadLoops:
     return state
 
 
-class _HubSelector(_BaseSelectorImpl):
+class _HubSelector(_compat.BaseSelectorImpl):  # type: ignore[misc,name-defined]
     """A ``selectors`` selector whose ``select()`` parks the calling greenlet on the hub.
 
     The same idea as gevent's ``GeventSelector`` (persistent io watchers,
-    events accumulated in the background), shaped for one asyncio loop:
-    it knows whether its runner is parked (so the loop can tell when a
-    foreign greenlet must wake it), can be woken directly by another
-    greenlet (no self-pipe round trip), starts a watcher when it is
+    events accumulated in the background), shaped for one asyncio loop and
+    built on green_zmq's one primitive (:class:`~green_zmq._waiting.FdWaiter`
+    and a parked turn, so its waits are counted and fork-checked like every
+    other): it knows whether its runner is parked (so the loop can tell when
+    a foreign greenlet must wake it), can be woken directly by another
+    greenlet (no self-pipe round trip), and starts a watcher when it is
     registered (``GeventSelector`` waits for the next ``select()``, so a
-    handler added by another greenlet would not be watched), and waits with
-    a reused zero timer and a plain Waiter instead of a ``gevent.Timeout``
-    per call (which made every loop iteration several times dearer).
+    handler added by another greenlet would not be watched).
 
     Lifecycle of a watcher::
 
@@ -210,118 +199,99 @@ class _HubSelector(_BaseSelectorImpl):
     ``register`` refuses what the selector of a plain asyncio loop refuses,
     with its errors (on Linux, epoll's: ``OSError(EBADF)`` for a bad fd,
     ``PermissionError(EPERM)`` for a regular file, which libev would accept
-    and report ready without end): each new fd is first tried on a
-    ``selectors.DefaultSelector`` of our own.
+    and report ready without end): the fd waiter asks epoll first.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.hub = get_hub()
-        self._loop = self.hub.loop
-        self._watchers: dict[int, Any] = {}
+        self._registry = hub_waiting(self.hub)
+        self._waiters: dict[int, FdWaiter] = {}
         # fds whose watcher fired and was stopped since the last select().
         self._fired: list[int] = []
         self._events: dict[int, int] = {}
-        self._waiter: Waiter | None = None
-        self._wake_scheduled = False
+        self._turn = Turn()
         self._holds_hub = False
-        self._probe = selectors.DefaultSelector()
-        # select(0) still goes once round the hub: other greenlets run, and
-        # io is polled, as asyncio's select(0) polls it.
-        self._tick = self._loop.timer(0.0)
 
     @property
     def parked(self) -> bool:
         """True while the runner greenlet is waiting in ``select()``."""
-        return self._waiter is not None
+        return self._turn.parked
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> Any:
         key = super().register(fileobj, events, data)
-        flags = (_EV_READ if events & EVENT_READ else 0) | (
-            _EV_WRITE if events & EVENT_WRITE else 0
-        )
         try:
-            self._probe.register(key.fd, events)
-            self._probe.unregister(key.fd)
-            watcher = self._loop.io(key.fd, flags)
+            waiter = FdWaiter(
+                key.fd,
+                readable=bool(events & EVENT_READ),
+                writable=bool(events & EVENT_WRITE),
+                urgent=False,
+                callback=self._on_fd,
+                arg=key.fd,
+                priority=self.hub.loop.MAXPRI,
+            )
         except BaseException:
             super().unregister(fileobj)
             raise
-        watcher.priority = self._loop.MAXPRI
-        watcher.ref = self._holds_hub
-        self._watchers[key.fd] = watcher
+        waiter.hold_hub(self._holds_hub)
+        self._waiters[key.fd] = waiter
         # Watched from now on, even if the runner is already parked (a
         # registration made by another greenlet needs no wakeup).
-        watcher.start(self._on_fd, key.fd, pass_events=True)
+        waiter.start()
         return key
 
     def hold_hub(self, hold: bool) -> None:
         """Make the watchers keep the hub alive (while the loop runs) or not."""
         self._holds_hub = hold
-        for watcher in self._watchers.values():
-            watcher.ref = hold
+        for waiter in self._waiters.values():
+            waiter.hold_hub(hold)
 
     def unregister(self, fileobj: Any) -> Any:
         key = super().unregister(fileobj)
-        watcher = self._watchers.pop(key.fd)
-        watcher.close()
+        self._waiters.pop(key.fd).close()
         self._events.pop(key.fd, None)
         return key
 
-    def _on_fd(self, events: int, fd: int) -> None:
+    def _on_fd(self, fd: int, fired: int) -> None:
         # In the hub: record, stop, and wake the runner once per select().
-        self._watchers[fd].stop()
+        self._waiters[fd].stop()
         self._fired.append(fd)
-        self._events[fd] = self._events.get(fd, 0) | (
-            (EVENT_READ if events & _EV_READ else 0) | (EVENT_WRITE if events & _EV_WRITE else 0)
-        )
-        if self._waiter is not None:
-            self.wake()
+        self._events[fd] = self._events.get(fd, 0) | fired
+        self.wake()
 
     def wake(self) -> None:
         """Make a parked ``select()`` return now (from any greenlet of this thread)."""
-        waiter = self._waiter
-        if waiter is not None and not self._wake_scheduled:
-            self._wake_scheduled = True
-            # Waiter.switch must run in the hub; deferring it also lets every
-            # fd that fired in this hub iteration be recorded first.
-            self._loop.run_callback(waiter.switch, None)
+        if self._turn.parked:
+            # Deferred to the hub's callbacks: every fd that fired in this
+            # hub iteration is recorded first.
+            wake(self._turn, self.hub)
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         fired = self._fired
         if fired:
-            watchers = self._watchers
+            waiters = self._waiters
             for fd in fired:
-                watcher = watchers.get(fd)
+                waiter = waiters.get(fd)
                 # Unregistered since, or registered anew (and started).
-                if watcher is not None and not watcher.active:
-                    watcher.start(self._on_fd, fd, pass_events=True)
+                if waiter is not None and not waiter.active:
+                    waiter.start()
             fired.clear()
-        waiter = Waiter(self.hub)
-        if self._events or (timeout is not None and timeout <= 0):
-            # Nothing to wait for, but go once round the hub anyway.
-            timer = self._tick
-        elif timeout is not None:
-            timer = self._loop.timer(timeout)
+        # select(0) still goes once round the hub: other greenlets run, and
+        # io is polled, as asyncio's select(0) polls it.
+        go_round = bool(self._events) or (timeout is not None and timeout <= 0)
+        if go_round:
+            deadline: float | None = monotonic()
         else:
-            timer = None
-        if timer is not None:
-            timer.start(waiter.switch, None)
-        self._wake_scheduled = False
-        self._waiter = waiter
+            deadline = None if timeout is None else monotonic() + timeout
         try:
-            waiter.get()
-        finally:
-            self._waiter = None
-            if timer is self._tick:
-                timer.stop()
-            elif timer is not None:
-                timer.close()
+            park(self._turn, self._registry, deadline, go_round=go_round)
+        except zmq.Again:
+            pass
         events = self._events
         if not events:
             return []
         ready = []
-        fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
+        fd_to_key = _compat.selector_keys(self)
         for fd, mask in events.items():
             key = fd_to_key.get(fd)
             if key is not None:
@@ -330,13 +300,11 @@ class _HubSelector(_BaseSelectorImpl):
         return ready
 
     def close(self) -> None:
-        for watcher in self._watchers.values():
-            watcher.close()
-        self._watchers.clear()
+        for waiter in self._waiters.values():
+            waiter.close()
+        self._waiters.clear()
         self._fired.clear()
         self._events.clear()
-        self._tick.close()
-        self._probe.close()
         super().close()
 
 
@@ -367,8 +335,7 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> asyncio.Handle:
         handle = super().call_soon(callback, *args, context=context)
-        if self._selector._waiter is not None:
-            self._selector.wake()
+        self._selector.wake()
         return handle
 
     def call_at(  # type: ignore[override]
@@ -381,14 +348,12 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         # call_later goes through here too. The runner must recompute how
         # long to wait.
         handle = super().call_at(when, callback, *args, context=context)
-        if self._selector._waiter is not None:
-            self._selector.wake()
+        self._selector.wake()
         return handle
 
     def stop(self) -> None:
         super().stop()
-        if self._selector._waiter is not None:
-            self._selector.wake()
+        self._selector.wake()
 
     def run_forever(self) -> None:
         """Run until :meth:`stop`, blocking only the calling greenlet."""
@@ -461,7 +426,7 @@ class IOLoop(_AsyncIOLoop):
         """
         running = _get_running_loop()
         if running is not None:
-            found = _TornadoIOLoop._ioloop_for_asyncio.get(running)
+            found = _compat.tornado_loop_for(running)
             # A bare asyncio loop: tornado knows how to wrap it.
             return found if found is not None else _TornadoIOLoop.current(instance)
         loop = _this_thread().current
@@ -539,9 +504,7 @@ def _current_asyncio_loop() -> asyncio.AbstractEventLoop | None:
     running = _get_running_loop()
     if running is not None:
         return running
-    # The default policy keeps it here; asyncio has no public "peek".
-    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
-    return getattr(local, "_loop", None)
+    return _compat.policy_current_loop()
 
 
 def _loop_or_current(io_loop: _TornadoIOLoop | None) -> _TornadoIOLoop:

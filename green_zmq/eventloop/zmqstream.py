@@ -10,7 +10,7 @@ the gevent hub. What differs:
 * the default loop is the green :meth:`IOLoop.current`, not tornado's;
 * :meth:`ZMQStream.flush` polls through a green :class:`green_zmq.Poller`,
   so greenlets blocked on the same socket do not lose the wakeup that
-  polling consumes (DESIGN.md fact 1);
+  polling consumes (design.md, "The FD is an edge");
 * the event handler is pyzmq's, made cheaper: after a recv callback has
   queued a send (a REP answering), the send goes out in the same pass
   instead of one loop iteration later, at most one re-dispatch is pending
@@ -31,16 +31,11 @@ import zmq
 from tornado.log import gen_log
 from zmq.eventloop.zmqstream import ZMQStream as _PyZMQStream
 
+from .._ints import EVENTS as _EVENTS, POLLIN as _POLLIN, POLLOUT as _POLLOUT
 from ..poll import Poller
 from .ioloop import IOLoop
 
 __all__ = ["ZMQStream"]
-
-# Plain ints: pyzmq's IntFlag operators cost microseconds (DESIGN.md fact 3).
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_EVENTS = int(zmq.EVENTS)
-
 
 class _SendQueue(deque):
     """The ``queue.Queue`` methods ZMQStream uses, without a lock.

@@ -23,7 +23,7 @@ take a message, the way a blocking send would hold the proxy back, so a
 full destination pushes back on the sender instead of losing messages.
 Whole multipart messages move in bursts of NOBLOCK calls (up to
 ``_BURST`` messages per wakeup), so a busy proxy does not pay a wakeup per
-message. A multipart message is atomic (DESIGN.md fact 8): once a frame of
+message. A multipart message is atomic (design.md, "Multipart"): once a frame of
 it is readable all are, and once the destination took its first frame it
 takes the rest, so only the first frame of a send can be refused::
 
