@@ -1,0 +1,279 @@
+"""green_zmq against plain pyzmq, step by step (the harness: tests/differential.py).
+
+First one named scenario per item of issue 12's list of lost wakeups and
+wrong results (items 1-9): each checks that plain pyzmq does what the issue
+says it does, then that green_zmq does the same. Those still failing on
+main are marked ``xfail(strict=True)`` with their item, so that the fix
+flips them. Then generated scenarios (hypothesis): a bounded, derandomized
+run here, a long one in tests/stress/test_differential_long.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from differential import (
+    AGAIN,
+    LONG,
+    SHORT,
+    Scenario,
+    busy,
+    drain,
+    endpoint_op,
+    flood,
+    getopt,
+    poll,
+    rawsend,
+    recv,
+    register,
+    run,
+    scenarios,
+    select,
+    send,
+    setopt,
+    shadow,
+    sockpoll,
+    together,
+    unregister,
+)
+from hypothesis import HealthCheck, given, settings
+
+import green_zmq as zmq
+
+EFSM = ("raise", "ZMQError", zmq.EFSM)
+
+
+def known(item: int, what: str) -> pytest.MarkDecorator:
+    """A divergence of issue 12 still present on main: the fix must flip this test."""
+    return pytest.mark.xfail(strict=True, reason=f"issue 12 item {item}: {what}")
+
+
+def check(scenario: Scenario, plain: dict[int, tuple[Any, Any]]) -> None:
+    """Plain pyzmq gives ``plain`` (step -> (result, done by)), and green_zmq the same."""
+    comparison = run(scenario)
+    seen = {i: comparison.plain[i].key() for i in plain}
+    assert seen == plain, (
+        "plain pyzmq does not do what the scenario is about:\n" + comparison.report()
+    )
+    comparison.assert_same()
+
+
+# -- item 1: a Poller shared by two waiters ---------------------------------------------
+
+
+@known(1, "a second poll() on one Poller overwrites the first waiter")
+def test_shared_poller_two_waiters() -> None:
+    check(
+        Scenario(
+            "pair",
+            (
+                register("p", "a"),
+                register("p", "b"),
+                poll("p", None),
+                poll("p", None),
+                send("a", b"x"),
+            ),
+        ),
+        {2: ((("b", zmq.POLLIN),), 4), 3: ((("b", zmq.POLLIN),), 4)},
+    )
+
+
+# -- item 2: shadows ------------------------------------------------------------------
+
+
+@known(2, "an operation on a shadow drains the original's FD edge")
+@pytest.mark.parametrize("kind", ["plain", "green"])
+def test_shadow_events_wakes_original_waiter(kind: str) -> None:
+    check(
+        Scenario(
+            "pair",
+            (
+                shadow("b", "b1", kind),
+                recv("b"),
+                together(send("a", b"x"), getopt("b1", "EVENTS")),
+            ),
+        ),
+        {1: (b"x", 2)},
+    )
+
+
+@known(2, "an operation on a shadow drains the original's FD edge")
+def test_shadow_send_wakes_original_waiter() -> None:
+    check(
+        Scenario(
+            "pair",
+            (
+                shadow("b", "b1", "plain"),
+                recv("b"),
+                together(send("a", b"x"), send("b1", b"y", flags=zmq.NOBLOCK)),
+            ),
+        ),
+        {1: (b"x", 2)},
+    )
+
+
+# -- item 3: bind/connect/unbind/disconnect drain the edge ---------------------------
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        pytest.param("bind", marks=known(3, "bind drains the FD edge of a waiting socket")),
+        "connect",
+        pytest.param("unbind", marks=known(3, "unbind drains the FD edge of a waiting socket")),
+        pytest.param(
+            "disconnect", marks=known(3, "disconnect drains the FD edge of a waiting socket")
+        ),
+    ],
+)
+def test_endpoint_call_wakes_waiter(op: str) -> None:
+    # unbind/disconnect of an endpoint never bound fail (ENOENT) after
+    # processing the socket's commands: the edge is drained all the same.
+    endpoint = "inproc://other" if op in ("bind", "connect") else "inproc://nothere"
+    check(
+        Scenario("pair", (recv("b"), together(send("a", b"x"), endpoint_op(op, "b", endpoint)))),
+        {0: (b"x", 1)},
+    )
+
+
+# -- item 4: outgoing traffic must not delay a reader ----------------------------------
+
+
+@known(4, "write-side FD wakeups count as idle fires; the spin guard delays the reader")
+def test_reader_woken_after_outgoing_traffic() -> None:
+    cycles = (flood("b", 3000), drain("a")) * 20
+    last = 1 + len(cycles)
+    check(
+        Scenario("pair", (recv("b"), *cycles, send("a", b"x"))),
+        {0: (b"x", last)},
+    )
+
+
+# -- item 5: timeouts never fire early ----------------------------------------------
+
+
+WAITS = {
+    "sockpoll": (sockpoll("b", SHORT), 0),
+    "poller": (poll("p", LONG), ()),
+    "select": (select(("b",), (), (), SHORT), ((), (), ())),
+    "rcvtimeo": (recv("b"), AGAIN),
+    "sndtimeo": (send("b", b"x"), AGAIN),
+}
+
+
+@known(5, "green deadlines start from libev's stale cached time")
+@pytest.mark.parametrize("how", ["cpu", "sleep"])
+@pytest.mark.parametrize("wait", sorted(WAITS))
+def test_wait_not_early_after_busy_thread(wait: str, how: str) -> None:
+    step, timed_out = WAITS[wait]
+    # Every wait is on b, which has nothing to receive, and no room to
+    # send once it flooded a.
+    setup = (
+        register("p", "b"),
+        setopt("b", "RCVTIMEO", LONG),
+        setopt("b", "SNDTIMEO", LONG),
+        flood("b", 3000),
+    )
+    check(
+        Scenario("pair", (*setup, together(busy(how), step))),
+        {len(setup): ((None, timed_out), "timeout")},
+    )
+
+
+# -- item 6: recv in the wrong state ------------------------------------------------
+
+
+@known(6, "a recv that would raise EFSM waits when the previous recv had waited")
+def test_req_recv_after_waited_recv_raises_efsm() -> None:
+    check(
+        Scenario(
+            "reqrep",
+            (send("a", b"q"), recv("b"), recv("a"), send("b", b"r"), recv("a")),
+        ),
+        {2: (b"r", 3), 4: (EFSM, 4)},
+    )
+
+
+@known(6, "a recv that would raise EFSM waits when the previous recv had waited")
+def test_rep_recv_recv_raises_efsm() -> None:
+    check(
+        Scenario("reqrep", (recv("b"), send("a", b"q"), recv("b"))),
+        {0: (b"q", 1), 2: (EFSM, 2)},
+    )
+
+
+# -- item 7: an empty Poller -----------------------------------------------------------
+
+
+@known(7, "polling nothing sleeps for the timeout, or forever")
+@pytest.mark.parametrize("timeout", [LONG, None])
+def test_empty_poller_returns_at_once(timeout: int | None) -> None:
+    check(Scenario("pair", (poll("p", timeout),)), {0: ((), 0)})
+
+
+@known(7, "polling nothing sleeps for the timeout, or forever")
+def test_emptied_poller_returns_at_once() -> None:
+    check(
+        Scenario("pair", (register("p", "a"), unregister("p", "a"), poll("p", None))),
+        {2: ((), 2)},
+    )
+
+
+@known(7, "selecting nothing sleeps for the timeout")
+def test_empty_select_returns_at_once() -> None:
+    check(Scenario("pair", (select((), (), (), LONG),)), {0: (((), (), ()), 0)})
+
+
+# -- item 8: unregister ---------------------------------------------------------------
+
+
+@known(8, "Poller registrations keyed by fd: a shadow's unregister raises KeyError")
+def test_unregister_socket_and_its_shadow() -> None:
+    check(
+        Scenario(
+            "pair",
+            (
+                shadow("b", "b1", "green"),
+                register("p", "b"),
+                register("p", "b1"),
+                unregister("p", "b"),
+                unregister("p", "b1"),
+            ),
+        ),
+        {4: (None, 4)},
+    )
+
+
+# -- item 9: POLLERR-only raw fds -----------------------------------------------------
+
+
+@known(9, "a readable raw fd registered for POLLERR only spins the hub")
+def test_pollerr_only_fd_does_not_spin() -> None:
+    check(
+        Scenario("pair", (register("p", "r", zmq.POLLERR), rawsend(), poll("p", LONG))),
+        {2: ((), "timeout")},
+    )
+
+
+@known(9, "a readable raw fd in select's xlist spins the hub")
+def test_select_xlist_fd_does_not_spin() -> None:
+    check(
+        Scenario("pair", (rawsend(), select((), (), ("r",), LONG))), {1: (((), (), ()), "timeout")}
+    )
+
+
+# -- generated scenarios ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@settings(
+    max_examples=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios())
+def test_generated_scenarios(scenario: Scenario) -> None:
+    run(scenario).assert_same()
