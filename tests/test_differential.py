@@ -269,6 +269,12 @@ def test_select_xlist_fd_does_not_spin() -> None:
 # -- generated scenarios ---------------------------------------------------------------
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=Divergence,
+    reason="issue 12 items 1-9 (the generator finds item 7 first) and the new divergences "
+    "listed in the differential report",
+)
 @pytest.mark.timeout(240)
 @settings(
     max_examples=40,
