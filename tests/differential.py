@@ -639,6 +639,11 @@ class ThreadExecutor:
         deadline = None if record.wait is None else record.started + record.wait / 1000
         key = world.queue_key(step)
         queue = self.queues[key] if key is not None else None
+        attempt = partial(world.perform, step, True)
+        if step.op == "poll":
+            # pyzmq's poll hands libzmq the registrations of the moment it
+            # is called; later ones are not polled by that call.
+            attempt = partial(plain_zmq.zmq_poll, list(world.objects[step.args[0]].sockets), 0)
         with self.cond:
             if queue is not None:
                 queue.append(actor)
@@ -648,7 +653,7 @@ class ThreadExecutor:
                 if queue is None or queue[0] is actor:
                     with self.lock:
                         try:
-                            result = world.perform(step, zero=True)
+                            result = attempt()
                         except plain_zmq.Again:
                             result = AGAIN
                     if result is not AGAIN and result not in ([], 0, ([], [], [])):

@@ -266,6 +266,40 @@ def test_select_xlist_fd_does_not_spin() -> None:
     )
 
 
+# -- new: found by the generated scenarios ---------------------------------------------
+
+
+def new(what: str) -> pytest.MarkDecorator:
+    """A divergence the differential test found on main beyond issue 12's list."""
+    return pytest.mark.xfail(strict=True, raises=Divergence, reason=f"new (differential): {what}")
+
+
+POLLER_CHANGES = {
+    # A socket registered during the poll is not polled by it...
+    "register": (
+        rawsend(),
+        register("q", "a"),
+        poll("q", None),
+        register("q", "r"),
+        send("b", b"x"),
+    ),
+    # ...one unregistered during the poll still is...
+    "unregister": (register("q", "a"), poll("q", None), unregister("q", "a"), send("b", b"x")),
+    # ...and so is one whose events were changed to none.
+    "modify": (register("q", "a"), poll("q", None), register("q", "a", 0), send("b", b"x")),
+}
+
+
+@new("a poll in progress sees registrations changed after it was called")
+@pytest.mark.parametrize("change", sorted(POLLER_CHANGES))
+def test_poller_changed_while_polled(change: str) -> None:
+    steps = POLLER_CHANGES[change]
+    check(
+        Scenario("pair", steps),
+        {steps.index(poll("q", None)): ((("a", zmq.POLLIN),), len(steps) - 1)},
+    )
+
+
 # -- generated scenarios ---------------------------------------------------------------
 
 
