@@ -74,6 +74,10 @@ import green_zmq
 # long after the previous one, so that whether a send sees them does not
 # depend on how fast the executor is.
 COMMAND_DELAY = 0.003
+# close() hands the socket to libzmq's reaper thread, which tells the peer
+# later: a step that closes waits this long for it, in both executors (no
+# event says it is done without touching the peer).
+REAPER_DELAY = 0.02
 SHORT = 20
 LONG = 300
 FOREGROUND_BUDGET = 120
@@ -523,7 +527,8 @@ class _Actor:
     def __init__(self, record: Record) -> None:
         self.record = record
         self.done = False
-        self.passes = 0  # attempts (threads) since it started
+        self.passes = 0  # attempts that found nothing (threads)
+        self.turns = 0  # attempts the interpreter has asked for (threads)
         self.cancelled = False
 
 
@@ -579,14 +584,8 @@ class GreenExecutor:
         self.world.ctx.destroy(linger=0)
 
 
-def _passed(pending: list[tuple[_Actor, int]]) -> bool:
-    return all(actor.done or actor.passes >= n for actor, n in pending)
-
-
 class ThreadExecutor:
     """Each step in an OS thread of its own, against plain pyzmq, under one libzmq lock."""
-
-    SLICE = 0.002
 
     def __init__(self, topology: str) -> None:
         self.world = World(plain_zmq, topology)
@@ -665,12 +664,16 @@ class ThreadExecutor:
                 with self.cond:
                     actor.passes += 1
                     self.cond.notify_all()
+                    # The next attempt when the interpreter asks for it, or
+                    # the last one at the deadline.
+                    asked = actor.passes
+                    while not actor.cancelled and actor.turns < asked:
+                        left = None if deadline is None else deadline - monotonic()
+                        if left is not None and left <= 0:
+                            break
+                        self.cond.wait(left)
                     if actor.cancelled:
                         return None
-                    pause = (
-                        self.SLICE if deadline is None else min(self.SLICE, deadline - monotonic())
-                    )
-                    self.cond.wait(max(pause, 0))
         finally:
             if queue is not None:
                 with self.cond:
@@ -680,17 +683,31 @@ class ThreadExecutor:
         self.actors[actor_index][1].join(seconds)
 
     def settle(self) -> None:
-        # Two passes of every waiting actor after the step: the first sees
-        # the step's effect, the second what the first passes changed.
-        while True:
-            with self.cond:
-                pending = [(a, a.passes + 2) for a, _ in self.actors if not a.done]
-                self.cond.notify_all()
-                settled = self.cond.wait_for(partial(_passed, pending), timeout=10)
-                if not settled:
-                    raise RuntimeError("the threads executor did not settle (harness bug)")
-                if not any(actor.done for actor, _ in pending):
+        # Rounds in which every waiting actor attempts once more, one at a
+        # time, in a fixed order: sends and receives first, then polls (as
+        # green_zmq wakes them), each kind in the order they started. A
+        # race between a recv and a poll of the same message has either
+        # outcome in plain pyzmq; this order gives the one green_zmq gives,
+        # the same every time. Rounds go on while somebody finished.
+        with self.cond:
+            for actor, _ in self.actors:  # the first attempt, made by itself
+                self._wait(lambda a=actor: a.done or a.passes > 0)
+            while True:
+                pending = [a for a, _ in self.actors if not a.done]
+                pending.sort(key=lambda a: parts(a.record.step)[-1].op not in ("send", "recv"))
+                for actor in pending:
+                    if actor.done:
+                        continue
+                    before = actor.passes
+                    actor.turns = before
+                    self.cond.notify_all()
+                    self._wait(lambda a=actor, n=before: a.done or a.passes > n)
+                if all(not a.done for a in pending):
                     return
+
+    def _wait(self, predicate: Callable[[], bool]) -> None:
+        if not self.cond.wait_for(predicate, timeout=10):
+            raise RuntimeError("a thread of the threads executor did not answer (harness bug)")
 
     def stop(self) -> None:
         with self.cond:
@@ -717,6 +734,8 @@ def interpret(executor: Any, scenario: Scenario) -> list[Record]:
         ahead = model.foreground_ms(step, record.wait)
         if ahead is not None:
             executor.join(index, ahead / 1000 + LATE_SLACK + 1)
+        if any(part.op == "close" for part in parts(step)):
+            executor.world.nap(REAPER_DELAY)
         executor.settle()
         model.apply(step)
         for (actor, _), rec in zip(executor.actors, records):
