@@ -53,7 +53,9 @@ deadline falls among the steps.
 
 from __future__ import annotations
 
+import gc
 import socket as stdsocket
+import sys
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -794,6 +796,12 @@ def _show(r: Record) -> str:
 def run(scenario: Scenario) -> Comparison:
     """Run the scenario in both executors and compare them; see :meth:`Comparison.assert_same`."""
     saved = green_zmq.set_sweep_interval(0)
+    # Plain pyzmq's objects raise nothing when collected; green ones must not either.
+    unraisable: list[str] = []
+    saved_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(
+        f"{u.exc_type.__name__}: {u.exc_value!r} in {u.object!r}"
+    )
     green = GreenExecutor(scenario.topology)
     try:
         cpu, wall = thread_time(), monotonic()
@@ -802,6 +810,9 @@ def run(scenario: Scenario) -> Comparison:
     finally:
         green.stop()
         green_zmq.set_sweep_interval(saved)
+        del green
+        gc.collect()
+        sys.unraisablehook = saved_hook
     threads = ThreadExecutor(scenario.topology)
     try:
         plain_records = interpret(threads, scenario)
@@ -817,6 +828,7 @@ def run(scenario: Scenario) -> Comparison:
                 problems.append(f"step {i} {g.step}: green timed out early, {_show(g)}")
             if g.elapsed > g.wait / 1000 + LATE_SLACK:
                 problems.append(f"step {i} {g.step}: green timed out late, {_show(g)}")
+    problems.extend(f"green raised when collected: {u}" for u in unraisable)
     if cpu > CPU_ALLOWANCE + CPU_SHARE * wall:
         problems.append(f"green used {cpu * 1000:.0f} ms of CPU in {wall * 1000:.0f} ms (spinning)")
     return comparison
@@ -892,12 +904,26 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                 sock, flags | (plain_zmq.NOBLOCK if plain_shadow else 0), draw(st.booleans())
             )
         elif kind == "set":
-            step = setopt(
-                sock,
-                draw(st.sampled_from(("RCVTIMEO", "SNDTIMEO"))),
-                draw(st.sampled_from(_TIMEOUTS)),
-                draw(st.sampled_from(("set", "setsockopt"))),
+            option = draw(
+                st.sampled_from(("RCVTIMEO", "SNDTIMEO", "RCVTIMEO", "SNDTIMEO", "other"))
             )
+            via = draw(st.sampled_from(("set", "setsockopt")))
+            if option != "other":
+                step = setopt(sock, option, draw(st.sampled_from(_TIMEOUTS)), via)
+            else:
+                # Options that change what a socket may do: a ROUTER that
+                # fails on unknown peers, a SUB's topics.
+                option, value = draw(
+                    st.sampled_from(
+                        [
+                            ("ROUTER_MANDATORY", 1),
+                            ("SUBSCRIBE", b"m"),
+                            ("UNSUBSCRIBE", b""),
+                            ("LINGER", 0),
+                        ]
+                    )
+                )
+                step = setopt(sock, option, value, via)
         elif kind == "get":
             step = getopt(
                 sock,
@@ -906,7 +932,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             )
         elif kind == "sockpoll":
             timeout = 0 if plain_shadow else draw(st.sampled_from(_POLL_TIMEOUTS))
-            step = sockpoll(sock, timeout, draw(st.sampled_from(_EVENTS[:3])))
+            step = sockpoll(sock, timeout, draw(st.sampled_from(_EVENTS)))
             polled.add(model.base[sock])
         elif kind in ("register", "unregister"):
             target = draw(st.sampled_from(alive + list(RAW)))

@@ -19,7 +19,9 @@ from differential import (
     SHORT,
     Divergence,
     Scenario,
+    Step,
     busy,
+    close,
     drain,
     endpoint_op,
     flood,
@@ -140,6 +142,24 @@ def test_endpoint_call_wakes_waiter(op: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "wait",
+    [
+        pytest.param(send("a", b"x"), id="send"),
+        pytest.param(sockpoll("a", None, zmq.POLLOUT), id="sockpoll"),
+    ],
+)
+@known(3, "connect makes the socket writable without an FD edge; waiters are not re-checked")
+def test_connect_readies_waiting_sender(wait: Step) -> None:
+    # A PUSH without peers; connecting it (even to an endpoint nobody
+    # binds yet) gives it a pipe to queue into.
+    result = None if wait.op == "send" else zmq.POLLOUT
+    check(
+        Scenario("pushpull", (close("b"), wait, endpoint_op("connect", "a", "inproc://other"))),
+        {1: (result, 2)},
+    )
+
+
 # -- item 4: outgoing traffic must not delay a reader ----------------------------------
 
 
@@ -245,6 +265,14 @@ def test_unregister_socket_and_its_shadow() -> None:
             ),
         ),
         {4: (None, 4)},
+    )
+
+
+@known(8, "a Poller collected with a socket and its shadow registered raises KeyError")
+def test_poller_with_socket_and_shadow_collected() -> None:
+    check(
+        Scenario("pair", (shadow("b", "b1", "green"), register("p", "b"), register("p", "b1"))),
+        {2: (None, 2)},
     )
 
 
