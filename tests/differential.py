@@ -793,6 +793,15 @@ def _show(r: Record) -> str:
     return f"{r.result!r} by {by}{took}"
 
 
+def reference(scenario: Scenario) -> list[Record]:
+    """The scenario's records in the threads executor alone."""
+    threads = ThreadExecutor(scenario.topology)
+    try:
+        return interpret(threads, scenario)
+    finally:
+        threads.stop()
+
+
 def run(scenario: Scenario) -> Comparison:
     """Run the scenario in both executors and compare them; see :meth:`Comparison.assert_same`."""
     saved = green_zmq.set_sweep_interval(0)
@@ -813,11 +822,7 @@ def run(scenario: Scenario) -> Comparison:
         del green
         gc.collect()
         sys.unraisablehook = saved_hook
-    threads = ThreadExecutor(scenario.topology)
-    try:
-        plain_records = interpret(threads, scenario)
-    finally:
-        threads.stop()
+    plain_records = reference(scenario)
     comparison = Comparison(scenario, green_records, plain_records, green_cpu=cpu, green_wall=wall)
     problems = comparison.problems
     for i, (g, p) in enumerate(zip(green_records, plain_records)):
