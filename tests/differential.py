@@ -64,6 +64,7 @@ from time import monotonic, thread_time
 from typing import Any, Callable
 
 import gevent
+import gevent.select
 import zmq as plain_zmq
 from gevent.monkey import get_original
 from hypothesis import strategies as st
@@ -77,8 +78,9 @@ import green_zmq
 # depend on how fast the executor is.
 COMMAND_DELAY = 0.003
 # close() hands the socket to libzmq's reaper thread, which tells the peer
-# later: a step that closes waits this long for it, in both executors (no
-# event says it is done without touching the peer).
+# later. After a step that closes, both executors wait for the other
+# socket's command mailbox (its FD) to be signalled, without a libzmq call
+# that would process it, and then this long more.
 REAPER_DELAY = 0.02
 SHORT = 20
 LONG = 300
@@ -92,6 +94,7 @@ CPU_SHARE = 0.1
 CPU_ALLOWANCE = 0.02
 
 _real_sleep = get_original("time", "sleep")
+_real_select = get_original("select", "select")
 
 TOPOLOGIES: dict[str, tuple[str, str]] = {
     "pair": ("PAIR", "PAIR"),
@@ -307,6 +310,7 @@ class World:
     def __init__(self, z: Any, topology: str) -> None:
         self.z = z
         self.nap = gevent.sleep if z is green_zmq else _real_sleep
+        self.select = gevent.select.select if z is green_zmq else _real_select
         self.ctx = z.Context()
         kind_a, kind_b = TOPOLOGIES[topology]
         a = self.ctx.socket(getattr(z, kind_a))
@@ -324,6 +328,9 @@ class World:
         # of the subscription), so that the first step finds it done.
         a.get(z.EVENTS)
         b.get(z.EVENTS)
+        # Read now: FD is the one option whose read processes no commands,
+        # but the harness should make no libzmq calls between steps.
+        self.fds = {"a": a.FD, "b": b.FD}
         raw, self.raw_peer = stdsocket.socketpair()
         raw.setblocking(False)
         self.raw_peer.setblocking(False)
@@ -335,6 +342,13 @@ class World:
             "p": z.Poller(),
             "q": z.Poller(),
         }
+
+    def await_reaper(self) -> None:
+        """After a close: until the peer has heard of it (see REAPER_DELAY)."""
+        fds = [fd for name, fd in self.fds.items() if not self.objects[name].closed]
+        if fds:
+            self.select(fds, [], [], 0.5)
+        self.nap(REAPER_DELAY)
 
     def sockets(self) -> list[Any]:
         return [v for v in self.objects.values() if isinstance(v, plain_zmq.Socket)]
@@ -737,7 +751,7 @@ def interpret(executor: Any, scenario: Scenario) -> list[Record]:
         if ahead is not None:
             executor.join(index, ahead / 1000 + LATE_SLACK + 1)
         if any(part.op == "close" for part in parts(step)):
-            executor.world.nap(REAPER_DELAY)
+            executor.world.await_reaper()
         executor.settle()
         model.apply(step)
         for (actor, _), rec in zip(executor.actors, records):
