@@ -878,6 +878,13 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
     registered: dict[str, set[str]] = {"p": set(), "q": set()}
     budget = FOREGROUND_BUDGET
     steps: list[Step] = []
+
+    def pollable() -> list[str]:
+        # Not plain shadows: a green Poller watches their FD with a watcher
+        # of its own, so whether it or a green recv of the same message
+        # wakes first is up to libev, and in plain pyzmq either may win.
+        return [n for n in alive if model.kind[n] == "green"]
+
     payload = 0
     for _ in range(draw(st.integers(1, max_steps))):
         sock = draw(st.sampled_from(alive))
@@ -954,7 +961,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             step = sockpoll(sock, timeout, draw(st.sampled_from(_EVENTS)))
             polled.add(model.base[sock])
         elif kind in ("register", "unregister"):
-            target = draw(st.sampled_from(alive + list(RAW)))
+            target = draw(st.sampled_from(pollable() + list(RAW)))
             poller = draw(st.sampled_from("pq"))
             if kind == "register":
                 events = draw(st.sampled_from(_EVENTS))
@@ -974,7 +981,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                 poller = draw(st.sampled_from("pq"))
             step = poll(poller, draw(st.sampled_from(_POLL_TIMEOUTS)))
         elif kind == "select":
-            targets = alive + ["r"]
+            targets = pollable() + ["r"]
             lists = [
                 tuple(draw(st.lists(st.sampled_from(targets), max_size=2, unique=True)))
                 for _ in range(3)

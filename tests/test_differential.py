@@ -119,6 +119,22 @@ def test_shadow_send_wakes_original_waiter() -> None:
     )
 
 
+@known(2, "a green EVENTS read drains the FD a Poller watches for a plain shadow")
+def test_events_read_wakes_poller_of_plain_shadow() -> None:
+    check(
+        Scenario(
+            "pair",
+            (
+                shadow("b", "b1", "plain"),
+                register("p", "b1"),
+                poll("p", None),
+                together(send("a", b"x"), getopt("b", "EVENTS")),
+            ),
+        ),
+        {2: ((("b1", zmq.POLLIN),), 3)},
+    )
+
+
 # -- item 3: bind/connect/unbind/disconnect drain the edge ---------------------------
 
 
