@@ -22,17 +22,21 @@ repeated, with the lock released in between, until it succeeds or its
 timeout (RCVTIMEO/SNDTIMEO, or the poll's argument) has passed; then one
 last attempt, and ``zmq.Again`` or the empty poll result. Waiters on one
 socket and direction take turns first come, first served, the order
-green_zmq promises. A call that touches no libzmq socket (a poll over
-nothing or over raw fds only, with a finite timeout) is made for real.
+green_zmq promises; a poll polls the registrations of the moment it was
+called, as pyzmq's does. A poll over nothing touches no libzmq socket and
+is made for real.
 
 Only inproc is used, so that every change of readiness is caused by a
 step, synchronously; and steps start :data:`COMMAND_DELAY` apart, so that
 libzmq's throttling of command processing in send does not depend on the
-executor's speed. After each step the interpreter *settles*: it lets
-every waiting actor look at its socket again (threads: two attempts each
-after the step; green: the hub runs until it is idle), repeatedly while
-somebody finished. So each step's outcome, and after which step it was
-done, is deterministic, and compared exactly:
+executor's speed; after a close both wait for libzmq's reaper to tell the
+peer. After each step the interpreter *settles*: it lets every waiting
+actor look at its socket again (threads: one attempt each, one actor at a
+time, sends and receives before polls, as green_zmq wakes them; green:
+the hub runs until it is idle), repeatedly while somebody finished. So
+each step's outcome, and after which step it was done, is deterministic
+(test_reference_is_deterministic checks the threads side), and compared
+exactly:
 
     step -> started in an actor -> (a short wait: joined) -> settle
          -> every actor found done is recorded "done by" this step
@@ -42,7 +46,13 @@ A wait that timed out is compared by its result only ("timeout"). The
 green executor also checks liveness, with the sweeper off: a timed out
 wait lasted at least its timeout less 2 ms (measured from the call, with
 time.monotonic) and at most its timeout plus :data:`LATE_SLACK`; and the
-thread running the hub did not burn CPU while waiting.
+thread running the hub did not burn CPU while waiting; and no green object
+raised when it was collected.
+
+``together(...)`` runs steps back to back in one actor: "a send, then at
+once an EVENTS read of a shadow", with no chance for the hub to run
+between (that is where edges get lost), or "CPU work, then a timed wait"
+(stale libev time).
 
 A step with a wait of at most :data:`SHORT` ms is foreground (joined before
 the next step); longer waits (:data:`LONG`, or forever) are background.
