@@ -4,8 +4,12 @@ First one named scenario per item of issue 12's list of lost wakeups and
 wrong results (items 1-9): each checks that plain pyzmq does what the issue
 says it does, then that green_zmq does the same. Those still failing on
 main are marked ``xfail(strict=True)`` with their item, so that the fix
-flips them. Then generated scenarios (hypothesis): a bounded, derandomized
-run here, a long one in tests/stress/test_differential_long.py.
+flips them. Next, what the generated scenarios found beyond the issue's
+list (marked the same way, "new"). Then the generated scenarios
+themselves (hypothesis): a bounded, derandomized run here (expected to
+fail while any of the above remains), a long one in
+tests/stress/test_differential_long.py; and a check that the reference,
+plain pyzmq in threads, gives the same records every time.
 """
 
 from __future__ import annotations
