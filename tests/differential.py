@@ -277,6 +277,10 @@ class Model:
             option = "SNDTIMEO" if op == "send" else "RCVTIMEO"
             timeout = self.timeouts[self.base[args[0]]][option]
             return None if timeout < 0 else timeout
+        if op == "sockpoll" and not args[2]:
+            # No events asked: pyzmq's Socket.poll unregisters the socket
+            # again, and an empty poll returns at once.
+            return 0
         if op in ("sockpoll", "poll", "select"):
             timeout = args[1] if op == "sockpoll" else args[-1] if op == "select" else args[1]
             return None if timeout is None or timeout < 0 else timeout
@@ -501,15 +505,6 @@ class World:
         raise ValueError(f"unknown step {step}")
 
     def close_all(self) -> None:
-        # Issue 12 item 2: on main, closing the original while a green shadow
-        # has a started FD watcher makes libev abort the process later (its
-        # fd is gone). Until waiting state belongs to the libzmq socket, stop
-        # the shadows' watchers first, through green_zmq's private state (a
-        # no-op once that is gone); the crash itself is the fix's to test.
-        for name, obj in self.objects.items():
-            state = getattr(obj, "_green_waiting", None) if name not in "ab" else None
-            if state is not None:
-                state.close()
         # Closing a shadow closes the libzmq socket: only the originals.
         for name in "ab":
             if not self.objects[name].closed:
