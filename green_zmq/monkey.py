@@ -18,7 +18,9 @@ environment, so that Python child processes (``sys.executable ...``,
 multiprocessing's spawn) patch themselves the same way at startup, through
 the ``green_zmq-monkey.pth`` hook installed with the package; without that
 variable the hook does nothing. ``gevent.monkey.patch_all(green_zmq=True)``
-(or ``green_zmq="zmq"``) patches too, through gevent's plugin events.
+(or ``green_zmq="zmq"``) patches too, through gevent's plugin events (the
+hook is ``_green_zmq_gevent_plugin``, outside this package, so that a
+``patch_all()`` that does not ask imports nothing of green_zmq).
 
 Notes on the approach
 ---------------------
@@ -42,10 +44,11 @@ green sockets from then on, so every socket made after the patch is a
 
     patch()          -> zmq.green.* and zmq.green.eventloop.* green
     patch(zmq=True)  -> the above, and zmq.*, zmq.devices' proxy, plain
-                        contexts' socket class; pyzmq internals see _PlainZmq
+                        contexts' socket class, zmq.auth.thread's
+                        ThreadAuthenticator; pyzmq internals see _PlainZmq
 
-This module imports nothing but the standard library until :func:`patch`
-runs: gevent loads it for every ``patch_all()``, asked for or not.
+Until :func:`patch` runs, this module imports nothing but the standard
+library (importing it imports the green_zmq package, and so pyzmq).
 """
 
 from __future__ import annotations
@@ -206,11 +209,13 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     # Imported now, so their classes subclass plain pyzmq, as they would have
     # if imported before the patch.
     import zmq.asyncio  # noqa: F401
+    import zmq.auth.thread
     import zmq.devices
     import zmq.devices.basedevice
     import zmq.devices.monitoredqueue
     import zmq.devices.monitoredqueuedevice
 
+    import green_zmq.auth.thread
     import green_zmq.device
 
     green = _green_names(green_zmq, plain)
@@ -230,46 +235,47 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
 
     _replace("zmq", green)
     # pyzmq's contexts, those made before the patch among them, make green sockets.
-    plain.sugar.context.Context._socket_class = green["Socket"]
+    setattr(plain.sugar.context.Context, "_socket_class", green["Socket"])  # noqa: B010
     # The background devices call these module globals in their thread.
     _replace("zmq.devices", {"proxy": green["proxy"]})
     _replace("zmq.devices.basedevice", {"proxy": green["proxy"]})
     monitored = {"monitored_queue": sys.modules["green_zmq.device"].monitored_queue}
     for name in ("zmq.devices", "zmq.devices.monitoredqueue", "zmq.devices.monitoredqueuedevice"):
         _replace(name, monitored)
+    # pyzmq's authenticator thread runs an asyncio loop over the program's
+    # sockets, which are green now; green_zmq's stand-in (the same API and
+    # policies) serves ZAP in a greenlet instead.
+    _replace("zmq.auth.thread", _public("green_zmq.auth.thread"))
 
 
-# -- startup hook and gevent plugin -------------------------------------------
+# -- the startup hook --------------------------------------------------------------
 
 
 def _patch_all(target: str) -> None:
     """``gevent.monkey.patch_all()``, then :func:`patch` as ``target`` ("green" or "zmq") says."""
     if target not in ("green", "zmq"):
         raise ValueError(
-            f"{ENVIRONMENT_VARIABLE}={target!r}: expected 'green' (zmq.green) or 'zmq' (plain zmq too)"
+            f"{ENVIRONMENT_VARIABLE}={target!r}: "
+            "expected 'green' (zmq.green) or 'zmq' (plain zmq too)"
         )
     from gevent import monkey
 
     monkey.patch_all()
+    # Importing this module imported green_zmq, and so pyzmq, before
+    # patch_all(): the lock pyzmq made then for Context.instance() is a real
+    # one, which a greenlet waiting for another greenlet's instance() would
+    # hold the whole thread on. Nothing can have used it yet; make it anew.
+    import threading
+
+    import zmq
+
+    zmq.sugar.context.Context._instance_lock = threading.Lock()
     patch(zmq=target == "zmq")
 
 
 def _startup_hook() -> None:
     """Called by ``green_zmq-monkey.pth`` at interpreter startup when the variable is set."""
     _patch_all(os.environ[ENVIRONMENT_VARIABLE])
-
-
-def _gevent_did_patch_builtins(event: Any) -> None:
-    """gevent's ``did_patch_builtins`` plugin hook: ``patch_all(green_zmq=True | "zmq")``."""
-    option = event.patch_all_kwargs.get("green_zmq")
-    if option is None or option is False:
-        return
-    if option is True:
-        patch()
-    elif option == "zmq":
-        patch(zmq=True)
-    else:
-        raise ValueError(f"patch_all(green_zmq={option!r}): expected True or 'zmq'")
 
 
 # -- the command line ---------------------------------------------------------

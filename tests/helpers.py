@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
 import gevent
 
 import green_zmq as zmq
@@ -49,3 +56,36 @@ def pair(
         address = f"tcp://127.0.0.1:{port}"
     b.connect(address)
     return a, b
+
+
+def run_python(
+    code: str | None = None,
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 50,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter and return its result (text output captured).
+
+    ``python -c CODE ARGS...`` when ``code`` is given (dedented), else
+    ``python ARGS...`` (a script, ``-m module``, ...). ``env`` changes the
+    current environment: a value of None removes that variable. With
+    ``check``, anything but exit status 0 fails the calling test, showing
+    the process's output.
+    """
+    command = [sys.executable, *(["-c", textwrap.dedent(code)] if code is not None else []), *args]
+    environment = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    result = subprocess.run(
+        command, env=environment, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"exit status {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
