@@ -284,8 +284,9 @@ _USAGE = """\
 usage: python -m green_zmq.monkey [--zmq] SCRIPT [ARGS...]
        python -m green_zmq.monkey [--zmq] -m MODULE [ARGS...]
 
-Run SCRIPT (or MODULE, as python -m does) as __main__ after
-gevent.monkey.patch_all() and green_zmq.monkey.patch(): zmq.green is
+Run SCRIPT (a file, or a console script found on PATH) or MODULE (as
+python -m does) as __main__ after gevent.monkey.patch_all() and
+green_zmq.monkey.patch(): zmq.green is
 green_zmq. Child Python processes are patched the same way (through the
 GREEN_ZMQ_MONKEY environment variable).
 
@@ -338,6 +339,11 @@ def main(argv: list[str] | None = None) -> None:
 
     plain_zmq, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
     if script is not None:
+        if os.sep not in script and not os.path.exists(script):
+            # A console script (``locust``, ``celery``): a Python file on PATH.
+            import shutil
+
+            script = shutil.which(script) or script
         try:
             os.stat(script)
         except OSError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import site
 import textwrap
 from pathlib import Path
@@ -196,3 +197,16 @@ def test_the_package_and_the_patch_work_together_under_the_cli(tmp_path):
 def test_sys_path_starts_with_the_scripts_directory(tmp_path):
     script = write(tmp_path / "where.py", "import sys; print(sys.path[0])")
     assert monkey(str(script)).stdout.strip() == str(tmp_path)
+
+
+def test_a_console_script_on_path_runs_by_name(tmp_path):
+    # python -m green_zmq.monkey locust -f locustfile.py: locust is a file on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = write(bin_dir / "greentool", "#!/usr/bin/env python\n" + REPORT)
+    tool.chmod(0o755)
+    env = {**ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = run_python(
+        None, "-m", "green_zmq.monkey", "greentool", "-f", "x.py", env=env, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "__main__ ['-f', 'x.py'] True True False"
