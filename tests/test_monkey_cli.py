@@ -29,8 +29,10 @@ def write(path: Path, source: str) -> Path:
     return path
 
 
-def monkey(*args: str, cwd: Path | None = None, check: bool = True):
-    return run_python(None, "-m", "green_zmq.monkey", *args, env=ENV, cwd=cwd, check=check)
+def monkey(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 50):
+    return run_python(
+        None, "-m", "green_zmq.monkey", *args, env=ENV, cwd=cwd, check=check, timeout=timeout
+    )
 
 
 def test_runs_a_script_as_main_patched_with_its_argv_and_exit_status(tmp_path):
@@ -210,3 +212,28 @@ def test_a_console_script_on_path_runs_by_name(tmp_path):
         None, "-m", "green_zmq.monkey", "greentool", "-f", "x.py", env=env, cwd=tmp_path
     )
     assert result.stdout.strip() == "__main__ ['-f', 'x.py'] True True False"
+
+
+def test_context_instance_from_several_greenlets_under_the_cli(tmp_path):
+    # The CLI imports pyzmq before patch_all(); Context.instance()'s lock must
+    # still be a gevent one, or the second greenlet holds the thread forever.
+    script = write(
+        tmp_path / "instances.py",
+        """
+        import threading, time, zmq.green as zmq
+        class Slow(zmq.Context):
+            def __init__(self, *args, **kwargs):
+                time.sleep(0.2)  # patched: other greenlets run meanwhile
+                super().__init__(*args, **kwargs)
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(Slow.instance())) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        assert len(got) == 3 and all(c is got[0] for c in got), got
+        got[0].term()
+        print("ok")
+        """,
+    )
+    assert monkey(str(script), timeout=20).stdout.strip() == "ok"
