@@ -196,11 +196,17 @@ def test_a_plain_zmq_library_blocks_only_its_greenlet_under_patch_zmq():
         from green_zmq import monkey
         monkey.patch(zmq=True)
 
-        server = zmq.Context().socket(zmq.REP)
-        port = server.bind_to_random_port("tcp://127.0.0.1")
-        def serve():  # a real thread, answering after 0.3 s
+        ports = []
+        bound = threading.Event()
+        def serve():  # a real thread, with a socket of its own, answering after 0.3 s
+            server = zmq.Context.instance().socket(zmq.REP)
+            ports.append(server.bind_to_random_port("tcp://127.0.0.1"))
+            bound.set()
             server.recv(); threading.Event().wait(0.3); server.send(b"reply")
+            server.close()
         threading.Thread(target=serve).start()
+        bound.wait(5)
+        port = ports[0]
         ticks = []
         def ticker():
             while True:
