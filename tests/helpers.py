@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +14,38 @@ import gevent
 
 import green_zmq as zmq
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def run_python(
-    code: str,
+    code: str | None = None,
     *args: str,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
+    cwd: str | Path | None = None,
     timeout: float = 50,
-    cwd: str | os.PathLike[str] | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` (dedented) in a fresh interpreter, with ``args`` as its argv.
+    """Run a fresh interpreter and return its result (text output captured).
 
-    It imports whatever green_zmq this test process imports (an install, or
-    PYTHONPATH), and this checkout's when there is none. Patching and
-    forking tests need a process of their own.
+    ``python -c CODE ARGS...`` when ``code`` is given (dedented), else
+    ``python ARGS...`` (a script, ``-m module``, ...). ``env`` changes the
+    current environment: a value of None removes that variable. With
+    ``check``, anything but exit status 0 fails the calling test, showing
+    the process's output.
     """
-    environment = dict(os.environ if env is None else env)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [environment.get("PYTHONPATH"), str(ROOT)])
+    command = [sys.executable, *(["-c", textwrap.dedent(code)] if code is not None else []), *args]
+    environment = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    result = subprocess.run(
+        command, env=environment, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
+    if check:
+        assert result.returncode == 0, (
+            f"exit status {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
 
 
 def wait_until_parked(count: int, timeout: float = 10) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from helpers import run_python
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,8 +75,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_works_under_monkey_patch_all():
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=50
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("OK")
+    assert run_python(SCRIPT).stdout.strip().endswith("OK")

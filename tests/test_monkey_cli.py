@@ -1,0 +1,239 @@
+"""python -m green_zmq.monkey, the child-process hook and gevent's patch_all(green_zmq=...)."""
+
+from __future__ import annotations
+
+import os
+import site
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import run_python
+
+pytestmark = pytest.mark.timeout(60)
+
+FIXTURES = str(Path(__file__).with_name("monkey_fixtures"))
+ENV = {"PYTHONPATH": FIXTURES, "GREEN_ZMQ_MONKEY": None}
+
+REPORT = """
+import sys, zmq, zmq.green, gevent.monkey, green_zmq
+from green_zmq import monkey
+print(__name__, sys.argv[1:], gevent.monkey.is_module_patched("socket"),
+      zmq.green.Context is green_zmq.Context, zmq.Context is green_zmq.Context)
+"""
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def monkey(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 50):
+    return run_python(
+        None, "-m", "green_zmq.monkey", *args, env=ENV, cwd=cwd, check=check, timeout=timeout
+    )
+
+
+def test_runs_a_script_as_main_patched_with_its_argv_and_exit_status(tmp_path):
+    script = write(tmp_path / "prog.py", REPORT + "sys.exit(7)\n")
+    result = monkey(str(script), "a", "--zmq", check=False)
+    assert result.returncode == 7, result.stderr
+    assert result.stdout.split("\n")[0] == "__main__ ['a', '--zmq'] True True False"
+
+
+def test_zmq_option_makes_plain_zmq_green_too(tmp_path):
+    script = write(tmp_path / "prog.py", REPORT)
+    assert monkey("--zmq", str(script)).stdout.strip() == "__main__ [] True True True"
+
+
+def test_runs_a_module_with_dash_m(tmp_path):
+    write(tmp_path / "progmod.py", REPORT + "print(sys.argv[0])\n")
+    lines = monkey("--zmq", "-m", "progmod", "x", "y", cwd=tmp_path).stdout.split("\n")
+    assert lines[0] == "__main__ ['x', 'y'] True True True"
+    assert lines[1] == str(tmp_path / "progmod.py")
+
+
+def test_a_scripts_traceback_is_the_one_python_prints(tmp_path):
+    script = write(
+        tmp_path / "broken.py",
+        """
+        def fail():
+            raise ValueError("broken")
+        fail()
+        """,
+    )
+    ours = monkey(str(script), check=False)
+    python = run_python(None, str(script), env=ENV, check=False)
+    assert ours.returncode == python.returncode == 1
+    assert ours.stderr == python.stderr
+    assert "ValueError: broken" in ours.stderr
+
+
+def test_a_missing_script_exits_2_with_one_line(tmp_path):
+    missing = tmp_path / "nope.py"
+    ours = monkey(str(missing), check=False)
+    python = run_python(None, str(missing), env=ENV, check=False)
+    assert ours.returncode == python.returncode == 2
+    assert ours.stderr.count("\n") == 1
+    # The same words as python's own, after the program name.
+    assert ours.stderr.split(": ", 1)[1] == python.stderr.split(": ", 1)[1]
+
+
+def test_a_missing_module_fails_as_python_dash_m_does(tmp_path):
+    ours = monkey("-m", "no_such_module_here", check=False, cwd=tmp_path)
+    python = run_python(None, "-m", "no_such_module_here", env=ENV, cwd=tmp_path, check=False)
+    assert ours.returncode == python.returncode == 1
+    assert ours.stderr == python.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus", "prog.py"], "unknown option '--bogus'"),
+        ([], "a SCRIPT or -m MODULE is required"),
+        (["-m"], "argument -m: expected a module name"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_usage(args, message):
+    result = monkey(*args, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: python -m green_zmq.monkey")
+    assert result.stderr.strip().endswith(f"error: {message}")
+
+
+def test_help():
+    result = monkey("--help")
+    assert result.stdout.startswith("usage: python -m green_zmq.monkey [--zmq] SCRIPT")
+
+
+@pytest.mark.parametrize("option, plain_zmq", [([], False), (["--zmq"], True)])
+def test_child_python_processes_are_patched_the_same_way(tmp_path, option, plain_zmq):
+    script = write(
+        tmp_path / "parent.py",
+        """
+        import subprocess, sys
+        child = "import zmq, zmq.green, gevent.monkey, green_zmq; print(" \\
+            "gevent.monkey.is_module_patched('socket'), " \\
+            "zmq.green.Context is green_zmq.Context, zmq.Context is green_zmq.Context)"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True,
+                             text=True, check=True).stdout.strip())
+        """,
+    )
+    assert monkey(*option, str(script)).stdout.strip() == f"True True {plain_zmq}"
+
+
+def test_installing_changes_nothing_for_a_program_that_did_not_ask():
+    output = run_python(
+        """
+        import sys
+        from gevent import monkey
+        monkey.patch_all()
+        # gevent loaded every plugin, ours among them: nothing of green_zmq came along.
+        assert "green_zmq" not in sys.modules and "zmq" not in sys.modules, sorted(sys.modules)
+        import zmq.green
+        assert zmq.green.Context.__module__ == "zmq.green.core"
+        print("untouched")
+        """,
+        env=ENV,
+    ).stdout
+    assert output.strip() == "untouched"
+    # ... although the startup hook is installed and would act on the variable.
+    hooks = [Path(p) / "green_zmq-monkey.pth" for p in site.getsitepackages()]
+    assert any(h.exists() for h in hooks), hooks
+
+
+def test_a_bad_variable_value_is_reported_and_the_program_runs_unpatched():
+    result = run_python(
+        "import zmq.green; print(zmq.green.Context.__module__)",
+        env={**ENV, "GREEN_ZMQ_MONKEY": "yes"},
+    )
+    assert result.stdout.strip() == "zmq.green.core"
+    assert "GREEN_ZMQ_MONKEY='yes': expected 'green' (zmq.green) or 'zmq'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, green, plain_zmq", [("True", True, False), ("'zmq'", True, True)]
+)
+def test_gevent_patch_all_opt_in(option, green, plain_zmq):
+    output = run_python(
+        f"""
+        from gevent import monkey
+        monkey.patch_all(green_zmq={option})
+        import zmq, zmq.green, green_zmq
+        print(zmq.green.Context is green_zmq.Context, zmq.Context is green_zmq.Context)
+        """,
+        env=ENV,
+    ).stdout
+    assert output.strip() == f"{green} {plain_zmq}"
+
+
+def test_gevent_patch_all_refuses_a_bad_green_zmq_value():
+    result = run_python(
+        "from gevent import monkey; monkey.patch_all(green_zmq='everything')",
+        env=ENV,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "patch_all(green_zmq='everything'): expected True or 'zmq'" in result.stderr
+
+
+def test_the_package_and_the_patch_work_together_under_the_cli(tmp_path):
+    # The third-party package, imported by a script run through the CLI,
+    # with the hub busy elsewhere: everything of the package still works.
+    script = write(
+        tmp_path / "app.py",
+        """
+        import gevent, greenish_lib
+        assert greenish_lib.which_zmq() == "green_zmq.core"
+        with gevent.Timeout(10):
+            assert greenish_lib.recv_with_timeout(100) == "timed out"
+            assert greenish_lib.several_waiters(3) == [b"0", b"1", b"2"]
+            assert greenish_lib.echo_through_stream(20) >= 10
+        print("ok")
+        """,
+    )
+    assert monkey(str(script)).stdout.strip() == "ok"
+
+
+def test_sys_path_starts_with_the_scripts_directory(tmp_path):
+    script = write(tmp_path / "where.py", "import sys; print(sys.path[0])")
+    assert monkey(str(script)).stdout.strip() == str(tmp_path)
+
+
+def test_a_console_script_on_path_runs_by_name(tmp_path):
+    # python -m green_zmq.monkey locust -f locustfile.py: locust is a file on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = write(bin_dir / "greentool", "#!/usr/bin/env python\n" + REPORT)
+    tool.chmod(0o755)
+    env = {**ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = run_python(
+        None, "-m", "green_zmq.monkey", "greentool", "-f", "x.py", env=env, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "__main__ ['-f', 'x.py'] True True False"
+
+
+def test_context_instance_from_several_greenlets_under_the_cli(tmp_path):
+    # The CLI imports pyzmq before patch_all(); Context.instance()'s lock must
+    # still be a gevent one, or the second greenlet holds the thread forever.
+    script = write(
+        tmp_path / "instances.py",
+        """
+        import threading, time, zmq.green as zmq
+        class Slow(zmq.Context):
+            def __init__(self, *args, **kwargs):
+                time.sleep(0.2)  # patched: other greenlets run meanwhile
+                super().__init__(*args, **kwargs)
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(Slow.instance())) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        assert len(got) == 3 and all(c is got[0] for c in got), got
+        got[0].term()
+        print("ok")
+        """,
+    )
+    assert monkey(str(script), timeout=20).stdout.strip() == "ok"
