@@ -2,8 +2,8 @@
 
     python role.py ROLE --impl green_zmq|zmq.green --broker ADDRESS [options]
 
-Roles (ports on the broker host: 5555 clients, 5556 workers, 5557
-publishers, 5558 subscribers):
+Roles (ports on the broker host: 5555 clients, 5559 clients on slow links,
+5556 workers, 5557 publishers, 5558 subscribers):
 
 - ``broker``: a ROUTER (clients) / DEALER (workers) proxy in a greenlet.
 - ``forwarder``: an XSUB (publishers) / XPUB (subscribers) proxy in a greenlet.
@@ -20,12 +20,18 @@ proxy: it would freeze the process's hub).
 Plain ZeroMQ reliability tools only. Every socket heartbeats
 (HEARTBEAT_IVL/TIMEOUT/TTL), reconnects quickly (RECONNECT_IVL) and gives
 up a connect the network swallows (CONNECT_TIMEOUT; the kernel would retry
-a SYN for two minutes). The broker's client side sends no PINGs of its own:
-it drops a client that stays silent beyond the TTL the client announces in
-its PINGs, so the slow-link client can ask for a longer one (libzmq counts a
-heartbeat as received only once the message in front of it has arrived
-whole, and 64 KiB over a shared 1 Mbit link takes seconds). Monitor sockets
-record connects and disconnects, with the peer's address on the bound side.
+a SYN for two minutes). Both ends of every connection send PINGs: the TTL
+a peer announces alone would not do, as libzmq arms the TTL timer at a
+PING and disarms it at the next message, so a peer that falls silent right
+after a message is never timed out. A heartbeat counts only once the
+message in front of it has arrived whole, and 64 KiB over a shared 1 Mbit
+link takes seconds: clients on a slow link connect to a second endpoint of
+the broker's client socket, bound after its heartbeat timeout was raised to
+``--slow-heartbeat`` (each endpoint keeps the options it was bound with),
+and announce as long a TTL. Monitor sockets record connects and
+disconnects, with the peer's address on the bound side, on every socket
+but the clients' (which the lazy pirate replaces at every timeout: the
+broker's monitor sees their connections).
 
 Lazy pirate: a client waits RCVTIMEO for the reply to request ``id``; on
 timeout it closes the socket (dropping whatever would still come to it)
@@ -59,9 +65,9 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-FRONTEND, BACKEND, XSUB_PORT, XPUB_PORT = 5555, 5556, 5557, 5558
+FRONTEND, BACKEND, XSUB_PORT, XPUB_PORT, SLOW_FRONTEND = 5555, 5556, 5557, 5558, 5559
 RECONNECT_IVL = 100
-RECONNECT_IVL_MAX = 800
+RECONNECT_IVL_MAX = 400
 CONNECT_TIMEOUT = 500
 TICK = 0.01
 
@@ -76,6 +82,9 @@ parser.add_argument("--timeout", type=int, default=1000, help="RCVTIMEO, ms")
 parser.add_argument("--retries", type=int, default=2)
 parser.add_argument("--heartbeat", type=int, required=True, help="HEARTBEAT_TIMEOUT, ms")
 parser.add_argument("--ttl", type=int, default=0, help="HEARTBEAT_TTL, ms (0: the timeout)")
+parser.add_argument("--slow-heartbeat", type=int, default=0,
+                    help="broker: HEARTBEAT_TIMEOUT of the slow-link endpoint, ms")
+parser.add_argument("--slow", action="store_true", help="client: use the slow-link endpoint")
 parser.add_argument("--think", type=float, default=0.1, help="pause between requests, s")
 args = parser.parse_args()
 args.ttl = args.ttl or args.heartbeat
@@ -109,13 +118,12 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-def tuned(kind: int, ping: bool = True) -> Any:
+def tuned(kind: int) -> Any:
     s = ctx.socket(kind)
     s.linger = 0
-    if ping:
-        # Four PINGs per timeout: one lost or late PING is not a death.
-        s.heartbeat_ivl = args.heartbeat // 4
-        s.heartbeat_timeout = args.heartbeat
+    # Four PINGs per timeout: one lost or late PING is not a death.
+    s.heartbeat_ivl = args.heartbeat // 4
+    s.heartbeat_timeout = args.heartbeat
     s.heartbeat_ttl = args.ttl
     s.reconnect_ivl = RECONNECT_IVL
     s.reconnect_ivl_max = RECONNECT_IVL_MAX
@@ -160,10 +168,13 @@ def watch(s: Any) -> gevent.Greenlet:
 
 
 def broker() -> list[gevent.Greenlet]:
-    front = tuned(zmq.ROUTER, ping=False)
+    front = tuned(zmq.ROUTER)
     back = tuned(zmq.DEALER)
     watchers = [watch(front), watch(back)]
     front.bind(f"tcp://{args.broker}:{FRONTEND}")
+    if args.slow_heartbeat:
+        front.heartbeat_timeout = front.heartbeat_ttl = args.slow_heartbeat
+        front.bind(f"tcp://{args.broker}:{SLOW_FRONTEND}")
     back.bind(f"tcp://{args.broker}:{BACKEND}")
     return [*watchers, gevent.spawn(proxy, front, back)]
 
@@ -203,13 +214,12 @@ def client() -> list[gevent.Greenlet]:
     timed_out: list[list[Any]] = []  # [time given up, request id]
     counts = {"sent": 0, "late": 0, "wrong": 0}
     result.update(ok=ok, timed_out=timed_out, counts=counts)
-    endpoint = f"tcp://{args.broker}:{FRONTEND}"
+    endpoint = f"tcp://{args.broker}:{SLOW_FRONTEND if args.slow else FRONTEND}"
     body = b"x" * args.size
 
     def fresh() -> Any:
         s = tuned(zmq.DEALER)
         s.rcvtimeo = s.sndtimeo = args.timeout
-        watch(s)
         s.connect(endpoint)
         return s
 
