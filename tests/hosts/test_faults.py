@@ -1,4 +1,4 @@
-"""Across hosts: a green broker, workers and clients on separate test hosts, the network failing under them.
+"""Across hosts: green brokers, workers and clients on separate test hosts, the network failing.
 
 Five hosts on one bridge (see netns.py), a process per role and host (see
 role.py)::
@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,7 +110,7 @@ class Role:
     def expect(self, word: str, within: float = 30.0) -> float:
         """Wait for the line ``word``; the time it was read."""
         deadline = time.monotonic() + within
-        while (line := self._line(deadline)) != word:
+        while self._line(deadline) != word:
             pass
         return time.monotonic()
 
@@ -298,6 +299,8 @@ def runs(test: Any) -> Any:
 
 @runs
 def test_a_silent_partition_between_broker_and_a_worker_host(network_of, impl, run, figures):
+    if not shutil.which("iptables"):
+        pytest.skip("no iptables to drop packets with (Debian's iptables package)")
     net = network_of(HOSTS)
     cluster = Cluster(net, impl)
     cluster.start_all()
@@ -485,10 +488,11 @@ def test_a_client_host_behind_a_slow_link_sending_64k_requests(network_of, impl,
 
     others = answered_times(reports["client2"])
     fair = rate(others, shared, shared_end) / rate(others, alone, alone_end)
-    big = answered_times(reports["client1"])
-    slow_bits = rate(big, shared, shared_end) * BIG * 8
-    # The link really is that slow; and its long messages cost it no connection.
-    assert slow_bits <= 1.2 * SLOW_RATE, f"{slow_bits:.0f} bit/s over the slow link"
+    big = sorted(answered_times(reports["client1"]))
+    slow_bits = (len(big) - 1) * BIG * 8 / (big[-1] - big[0])
+    # The link really is that slow (a few requests counted: a coarse
+    # measure; unshaped, it would carry a hundred times more).
+    assert slow_bits <= 2 * SLOW_RATE, f"{slow_bits:.0f} bit/s over the slow link"
     dropped = [t for t in disconnects(reports["broker"], SLOW_FRONTEND, net.address("client1"), 0.0)
                if t < shared_end]
     figures.update(
