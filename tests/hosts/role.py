@@ -7,7 +7,8 @@ Roles (ports on the broker host: 5555 clients, 5559 clients on slow links,
 
 - ``broker``: a ROUTER (clients) / DEALER (workers) proxy in a greenlet.
 - ``forwarder``: an XSUB (publishers) / XPUB (subscribers) proxy in a greenlet.
-- ``worker``: ``--greenlets`` greenlets, a DEALER each, answering requests.
+- ``worker``: ``--greenlets`` greenlets, a DEALER each, answering requests
+  (every ``--late-every``-th reply ``--late-by`` ms late).
 - ``client``: ``--greenlets`` greenlets, a DEALER each, sending requests of
   ``--size`` bytes the lazy-pirate way (below).
 - ``publisher``: a PUB sending a numbered tick every 10 ms.
@@ -85,6 +86,8 @@ parser.add_argument("--ttl", type=int, default=0, help="HEARTBEAT_TTL, ms (0: th
 parser.add_argument("--slow-heartbeat", type=int, default=0,
                     help="broker: HEARTBEAT_TIMEOUT of the slow-link endpoint, ms")
 parser.add_argument("--slow", action="store_true", help="client: use the slow-link endpoint")
+parser.add_argument("--late-every", type=int, default=0, help="worker: every Nth reply late")
+parser.add_argument("--late-by", type=int, default=0, help="worker: by this many ms")
 parser.add_argument("--think", type=float, default=0.1, help="pause between requests, s")
 args = parser.parse_args()
 args.ttl = args.ttl or args.heartbeat
@@ -192,13 +195,23 @@ def worker() -> list[gevent.Greenlet]:
     handled: list[list[Any]] = []  # [time, request id]
     result["handled"] = handled
 
+    late = [0]
+    result["late"] = late
+
     def serve(s: Any) -> None:
         while True:
             route, rid, body = s.recv_multipart()
             if not handled:
                 say("flowing")
             handled.append([time.monotonic(), rid.decode()])
-            s.send_multipart([route, rid, b"%d" % len(body)])
+            reply = [route, rid, b"%d" % len(body)]
+            if args.late_every and len(handled) % args.late_every == 0:
+                # A reply the client stops waiting for: it must be dropped,
+                # never taken for the answer to the client's next request.
+                late[0] += 1
+                greenlets.append(gevent.spawn_later(args.late_by / 1000, s.send_multipart, reply))
+            else:
+                s.send_multipart(reply)
 
     greenlets = []
     for _ in range(args.greenlets):
@@ -255,7 +268,8 @@ def client() -> list[gevent.Greenlet]:
                 counts["wrong"] += 1
             if not ok:
                 say("flowing")
-            ok.append([time.monotonic(), rid.decode(), attempt, started])
+            # What the application got: the id of the reply it was handed.
+            ok.append([time.monotonic(), got.decode(), attempt, started])
             return s
         timed_out.append([time.monotonic(), rid.decode()])
         return s
