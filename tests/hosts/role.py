@@ -36,9 +36,11 @@ broker's monitor sees their connections).
 
 Lazy pirate: a client waits RCVTIMEO for the reply to request ``id``; on
 timeout it closes the socket (dropping whatever would still come to it)
-and sends the same request on a new one, ``--retries`` times, and then
-reports the request as timed out. A reply whose id is not the one awaited
-would be a late reply: it is counted, never delivered. ROUTER_MANDATORY is
+and sends the same request on a new one, waiting twice as long each time
+(so that an outage costs a few reopened sockets, not a storm of them),
+``--retries`` times, and then reports the request as timed out. A reply
+whose id is not the one awaited would be a late reply: it is counted,
+never delivered. ROUTER_MANDATORY is
 not used: on the broker's client side it would turn each late reply (to a
 socket the client has closed) into an error that ends the proxy, as it
 ends libzmq's own.
@@ -230,14 +232,14 @@ def client() -> list[gevent.Greenlet]:
     endpoint = f"tcp://{args.broker}:{SLOW_FRONTEND if args.slow else FRONTEND}"
     body = b"x" * args.size
 
-    def fresh() -> Any:
+    def fresh(timeout: int) -> Any:
         s = tuned(zmq.DEALER)
-        s.rcvtimeo = s.sndtimeo = args.timeout
+        s.rcvtimeo = s.sndtimeo = timeout
         s.connect(endpoint)
         return s
 
     def ask(n: int) -> None:
-        s = fresh()
+        s = fresh(args.timeout)
         try:
             for seq in range(1, sys.maxsize):
                 if stopping.is_set():
@@ -262,10 +264,12 @@ def client() -> list[gevent.Greenlet]:
                     counts["late"] += 1
             except zmq.Again:
                 s.close()
-                s = fresh()
+                s = fresh(args.timeout << attempt)
                 continue
             if answer != b"%d" % len(body):
                 counts["wrong"] += 1
+            if attempt > 1:
+                s.rcvtimeo = s.sndtimeo = args.timeout
             if not ok:
                 say("flowing")
             # What the application got: the id of the reply it was handed.
@@ -336,7 +340,7 @@ def main() -> None:
     stopped = time.monotonic()
     if args.role == "client":
         # A client finishes the request at hand: at most all its attempts.
-        grace = (args.retries + 1) * args.timeout / 1000 + args.think + 2.0
+        grace = ((2 << args.retries) - 1) * args.timeout / 1000 + args.think + 2.0
         done = gevent.joinall(greenlets, timeout=grace)
         result["stuck"] = len(greenlets) - len(done)
         result["stop_s"] = time.monotonic() - stopped
