@@ -134,7 +134,7 @@ class Role:
             self._asked = True
             self.proc.send_signal(signal.SIGTERM)
 
-    def stop(self, within: float = 60.0) -> dict[str, Any]:
+    def stop(self, within: float = 120.0) -> dict[str, Any]:
         """Ask the process to stop; its report."""
         self.ask_to_stop()
         deadline = time.monotonic() + within
