@@ -66,6 +66,7 @@ class GreenDevice(Device):
         self.launcher.join(timeout)
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs = self._setup_sockets()
         device(self.device_type, ins, outs)
 
@@ -77,6 +78,7 @@ class GreenProxy(ProxyBase, GreenDevice):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons = self._setup_sockets()
         proxy(ins, outs, mons)
 
@@ -89,6 +91,7 @@ class GreenProxySteerable(ProxySteerableBase, GreenProxy):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons, ctrls = self._setup_sockets()
         proxy_steerable(ins, outs, mons, ctrls)
 
@@ -101,5 +104,6 @@ class GreenMonitoredQueue(MonitoredQueueBase, GreenProxy):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons = self._setup_sockets()
         monitored_queue(ins, outs, mons, self._in_prefix, self._out_prefix)
