@@ -115,6 +115,14 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_ci_builds_the_docs_with_the_readme_command() -> None:
+    lines = section("Documentation").splitlines()
+    commands = [line.strip() for line in lines if line.startswith("    ") and line.strip()]
+    assert len(commands) == 1 and "sphinx-build -W -b html docs " in commands[0]
+    assert commands[0] in (ROOT / ".ci" / "docs").read_text().splitlines()
+
+
+@pytest.mark.timeout(10)
 def test_relative_links_point_at_files_that_exist() -> None:
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", doc.read_text()):
