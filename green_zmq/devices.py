@@ -67,6 +67,7 @@ class GreenDevice(Device):
         self.launcher.join(timeout)
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs = _compat.device_sockets(self)
         device(self.device_type, ins, outs)
 
@@ -78,6 +79,7 @@ class GreenProxy(ProxyBase, GreenDevice):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons = _compat.device_sockets(self)
         proxy(ins, outs, mons)
 
@@ -90,6 +92,7 @@ class GreenProxySteerable(ProxySteerableBase, GreenProxy):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons, ctrls = _compat.device_sockets(self)
         proxy_steerable(ins, outs, mons, ctrls)
 
@@ -102,5 +105,6 @@ class GreenMonitoredQueue(MonitoredQueueBase, GreenProxy):
     """
 
     def run_device(self) -> None:
+        """Make the sockets and run the device in this greenlet (:meth:`start` calls it)."""
         ins, outs, mons = _compat.device_sockets(self)
         monitored_queue(ins, outs, mons, *_compat.device_prefixes(self))

@@ -1,4 +1,10 @@
-"""The README's quickstart runs as written, and its commands and links are the real ones."""
+"""The docs' code runs as written, and the README's commands and links are the real ones.
+
+Every ```python block of the README, the user guide and the migration guide
+runs in a fresh interpreter and must succeed. A fragment that cannot run on
+its own (it uses a socket the surrounding text made, say) is marked with the
+info string ```python no-run; it must still compile.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+SAMPLED_DOCS = ["README.md", "docs/guide.md", "docs/migration.md"]
 
 
 def section(title: str) -> str:
@@ -20,19 +28,65 @@ def section(title: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.timeout(40)
-def test_quickstart_runs_as_written() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", section("Quickstart"), re.S)
-    assert len(blocks) == 1
+def python_blocks(text: str) -> list[tuple[int, str, str]]:
+    """The ```python blocks of a Markdown text: (line, info string, code)."""
+    blocks = []
+    for match in re.finditer(r"^```(python[^\n]*)\n(.*?)^```$", text, re.M | re.S):
+        line = text.count("\n", 0, match.start()) + 1
+        blocks.append((line, match.group(1).strip(), match.group(2)))
+    return blocks
+
+
+def doc_samples(runnable: bool) -> list[Any]:
+    samples = []
+    for name in SAMPLED_DOCS:
+        for line, info, code in python_blocks((ROOT / name).read_text()):
+            if (info == "python") == runnable:
+                samples.append(pytest.param(code, id=f"{name}:{line}"))
+    return samples
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter that imports this checkout's green_zmq (or PYTHONPATH's)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
-    result = subprocess.run(
-        [sys.executable, "-c", blocks[0]],
+    return subprocess.run(
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=30,
         env=env,
+        cwd=ROOT,
     )
+
+
+@pytest.mark.timeout(10)
+def test_every_python_block_of_the_docs_is_a_sample_or_marked_no_run() -> None:
+    for name in SAMPLED_DOCS:
+        for line, info, _ in python_blocks((ROOT / name).read_text()):
+            assert info in ("python", "python no-run"), f"{name}:{line} has ```{info}"
+    assert len(doc_samples(runnable=True)) >= 3
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("code", doc_samples(runnable=True))
+def test_doc_sample_runs_as_written(code: str) -> None:
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("code", doc_samples(runnable=False))
+def test_doc_fragment_marked_no_run_still_compiles(code: str) -> None:
+    compile(code, "<fragment>", "exec")
+
+
+@pytest.mark.timeout(40)
+def test_quickstart_prints_what_the_readme_says() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", section("Quickstart"), re.S)
+    assert len(blocks) == 1
+    result = run_python(blocks[0])
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[b'JOB 0', b'JOB 1', b'JOB 10']\n"
 
@@ -58,6 +112,14 @@ def test_fresh_machine_commands_make_a_venv_install_and_run() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     _, tests = fresh_machine_commands()
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+@pytest.mark.timeout(10)
+def test_ci_builds_the_docs_with_the_readme_command() -> None:
+    lines = section("Documentation").splitlines()
+    commands = [line.strip() for line in lines if line.startswith("    ") and line.strip()]
+    assert len(commands) == 1 and "sphinx-build -W -b html docs " in commands[0]
+    assert commands[0] in (ROOT / ".ci" / "docs").read_text().splitlines()
 
 
 @pytest.mark.timeout(10)

@@ -334,6 +334,7 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
     def call_soon(  # type: ignore[override]
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> asyncio.Handle:
+        """Schedule ``callback``, as :meth:`asyncio.loop.call_soon`; wakes an idle loop at once."""
         handle = super().call_soon(callback, *args, context=context)
         self._selector.wake()
         return handle
@@ -345,6 +346,7 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         *args: Any,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
+        """Schedule ``callback`` at ``when`` (:meth:`asyncio.loop.call_at`); wakes an idle loop."""
         # call_later goes through here too. The runner must recompute how
         # long to wait.
         handle = super().call_at(when, callback, *args, context=context)
@@ -352,6 +354,7 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
         return handle
 
     def stop(self) -> None:
+        """Stop the loop, as :meth:`asyncio.loop.stop`; an idle loop sees it at once."""
         super().stop()
         self._selector.wake()
 
