@@ -126,6 +126,18 @@ class HubWaiting:
         self.spin_until = 0.0
         # Set in a forked child: every wait on this registry fails.
         self.forked = False
+        self.kept_zero_timer: Any = None
+
+    def zero_timer(self) -> Any:
+        """A zero-delay timer for one go round the loop, made once and reused."""
+        timer = self.kept_zero_timer
+        if timer is None or timer.active:
+            if timer is None:
+                timer = self.kept_zero_timer = self.hub.loop.timer(0.0)
+            else:
+                # In use by another parked greenlet: one of its own.
+                return self.hub.loop.timer(0.0)
+        return timer
 
     def add(self, state: SocketWaiting) -> None:
         self.waiting.add(state)

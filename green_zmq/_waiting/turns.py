@@ -76,11 +76,14 @@ def park(
             if not go_round:
                 turn.waiter = None
                 raise zmq.Again(zmq.EAGAIN)
-            remaining = 0.0
-        # libev times a timer from its cached "now", which is stale by however
-        # long the thread was away from the hub: refresh it first.
-        loop.update_now()
-        timer = loop.timer(remaining)
+            # Once round the loop: a zero timer, kept by the registry (an
+            # eventloop's select(0) does this on every iteration).
+            timer = registry.zero_timer()
+        else:
+            # libev times a timer from its cached "now", which is stale by
+            # however long the thread was away from the hub: refresh it first.
+            loop.update_now()
+            timer = loop.timer(remaining)
         timer.start(waiter.switch, _TIMED_OUT)
     registry.parked += 1
     turn.parked_since = registry.sweeps
@@ -95,7 +98,7 @@ def park(
                 break
             # The timer fired early (a clock step): wait out the rest.
             waiter = turn.waiter = Waiter(hub)
-            if timer is not None:
+            if timer is not None and timer is not registry.kept_zero_timer:
                 timer.close()
             loop.update_now()
             timer = loop.timer(remaining)
@@ -103,7 +106,11 @@ def park(
     finally:
         registry.parked -= 1
         turn.waiter = None
-        if timer is not None:
+        if timer is None:
+            pass
+        elif timer is registry.kept_zero_timer:
+            timer.stop()
+        else:
             timer.close()
     if registry.forked:
         # Parked when the process forked, and this is the child: woken by the
