@@ -508,20 +508,18 @@ def _req_rep(rt: Runtime, n: int) -> None:
     rt.run([echo(server, n, rt.flags), ask(client, n, rt.flags)])
 
 
-_CLIENTS = 200
-
-
 @workload("dealers-200", n=30_000, quick_n=2_000, unit="round trip")
 def _dealers(rt: Runtime, n: int) -> None:
+    clients = 200
     router = rt.socket(zmq.ROUTER)
     # 200 simultaneous connects overflow libzmq's default listen backlog
     # (100); the dropped SYNs are retried after a second, which would then
     # dominate the measurement.
     router.set(zmq.BACKLOG, 1024)
     address = bind(router, "tcp")
-    per_client = max(1, n // _CLIENTS)
-    roles = [router_echo(router, _CLIENTS, per_client, rt.flags)]
-    for client in range(_CLIENTS):
+    per_client = max(1, n // clients)
+    roles = [router_echo(router, clients, per_client, rt.flags)]
+    for client in range(clients):
         dealer = rt.socket(zmq.DEALER)
         dealer.connect(address)
         roles.append(dealer_client(dealer, client, per_client, rt.flags))
@@ -531,9 +529,6 @@ def _dealers(rt: Runtime, n: int) -> None:
 @workload("multipart-5", n=60_000, quick_n=3_000, goal=1.0)
 def _multipart(rt: Runtime, n: int) -> None:
     push_pull(rt, n, "inproc", 64, frames=5)
-
-
-_IDLE = 1000
 
 
 @workload(
@@ -547,8 +542,9 @@ _IDLE = 1000
 def _poll_many(rt: Runtime, n: int) -> None:
     # 1000 registered sockets that never become ready, and one REP over tcp
     # whose requests come one at a time, so every poll waits and wakes.
+    idle_sockets = 1000
     poller = rt.poller()
-    for _ in range(_IDLE):
+    for _ in range(idle_sockets):
         idle = rt.socket(zmq.PULL)
         bind(idle, "inproc")
         poller.register(idle, _POLLIN)
@@ -560,10 +556,6 @@ def _poll_many(rt: Runtime, n: int) -> None:
         rt.run([poll_alone(poller, server, client, n)])
     else:
         rt.run([poll_serve(poller, server, n, rt.flags), ask(client, n, rt.flags)])
-
-
-_CLIENTS = 10
-_WORKERS = 4
 
 
 @workload(
@@ -578,22 +570,23 @@ _WORKERS = 4
 def _proxy(rt: Runtime, n: int) -> None:
     # REQ clients (tcp) -> ROUTER/DEALER proxy -> REP workers (inproc). The
     # workers connect before any traffic, so the DEALER's round-robin gives
-    # each exactly n / _WORKERS requests. The proxy is this implementation's:
+    # each exactly n / workers requests. The proxy is this implementation's:
     # green_zmq's in a greenlet, zmq.green's device in a greenlet, libzmq's C
     # proxy in a thread for plain pyzmq.
+    clients, workers = 10, 4
     frontend = rt.socket(zmq.ROUTER)
     backend = rt.socket(zmq.DEALER)
     address = bind(frontend, "tcp")
     backend_address = bind(backend, "inproc")
     roles: list[Role] = []
-    for _ in range(_WORKERS):
+    for _ in range(workers):
         worker = rt.socket(zmq.REP)
         worker.connect(backend_address)
-        roles.append(echo(worker, n // _WORKERS, rt.flags, size=None))
-    for _ in range(_CLIENTS):
+        roles.append(echo(worker, n // workers, rt.flags, size=None))
+    for _ in range(clients):
         client = rt.socket(zmq.REQ)
         client.connect(address)
-        roles.append(ask(client, n // _CLIENTS, rt.flags))
+        roles.append(ask(client, n // clients, rt.flags))
     if rt.name == "zmq.green":
         import gevent
 

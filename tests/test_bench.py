@@ -10,9 +10,11 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import zmq
 
 from green_zmq import bench
 
@@ -99,3 +101,44 @@ def test_a_failed_repeat_leaves_the_ratio_empty() -> None:
     (row,) = bench._summarise(runs, impls, ["req-rep"], {"req-rep": 1})
     assert row.ratio("ceiling") == 1.0
     assert row.ratio("threads") is None
+
+
+class _CountingCeiling(bench.CeilingRuntime):
+    """The ceiling runtime, counting the sockets a workload creates by kind."""
+
+    def __init__(self) -> None:
+        super().__init__("ceiling", zmq)
+        self.kinds: Counter[str] = Counter()
+
+    def socket(self, kind: int):
+        self.kinds[zmq.SocketType(kind).name] += 1
+        return super().socket(kind)
+
+
+# What each workload says it builds, counted by hand from its description.
+SOCKETS = {
+    "inproc-64B": {"PUSH": 1, "PULL": 1},
+    "tcp-64B": {"PUSH": 1, "PULL": 1},
+    "tcp-64KiB": {"PUSH": 1, "PULL": 1},
+    "req-rep": {"REQ": 1, "REP": 1},
+    "dealers-200": {"ROUTER": 1, "DEALER": 200},
+    "multipart-5": {"PUSH": 1, "PULL": 1},
+    "poll-many": {"PULL": 1000, "REQ": 1, "REP": 1},
+    "proxy": {"ROUTER": 1, "DEALER": 1, "REQ": 10, "REP": 4, "PAIR": 2},
+    "zmqstream-echo": {"REQ": 1, "REP": 1},
+}
+
+
+def test_every_workload_has_its_socket_count() -> None:
+    assert set(SOCKETS) == set(bench.WORKLOADS)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(SOCKETS))
+def test_a_workload_creates_the_sockets_its_name_says(name: str) -> None:
+    rt = _CountingCeiling()
+    try:
+        bench.WORKLOADS[name].run(rt, bench.WORKLOADS[name].quick_n)
+    finally:
+        rt.close()
+    assert rt.kinds == SOCKETS[name]
