@@ -177,9 +177,11 @@ def test_a_workload_runs_and_creates_the_sockets_its_name_says(
     name: str, impl: str, request: pytest.FixtureRequest
 ) -> None:
     work = WORKLOADS[name]
-    if work.size >= 1000:
-        # The suite's sweeper runs every 50 ms; over thousands of sockets
-        # that would be most of the run.
+    if sum(SOCKETS[name].values()) >= 100:
+        # The suite's sweeper runs every 50 ms. Over thousands of sockets
+        # that would be most of the run, and with hundreds of short waits on
+        # a loaded machine it also counts replies that land within its own
+        # check (see test_scale); the CLI test above keeps the default 1 s.
         request.getfixturevalue("no_sweeper")
     rt = _runtime(impl)
     try:

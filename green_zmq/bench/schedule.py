@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,18 @@ def run_child(impl: str, name: str, n: int, limit: float) -> dict[str, Any]:
     command = [sys.executable, "-m", "green_zmq.bench", "--child", impl, name, str(n)]
     command += ["--limit", str(limit)]
     failed: dict[str, Any] = {"impl": impl, "workload": name, "n": n, "ok": False}
+    start = time.perf_counter()
     try:
         # The child stops itself at ``limit``; this is the backstop.
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit + 30)
     except subprocess.TimeoutExpired:
         return {**failed, "error": f"no answer within {limit + 30:.0f}s (killed)"}
+    # The child's whole life, start-up and teardown included: what a run costs.
+    failed["wall"] = time.perf_counter() - start
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             record: dict[str, Any] = json.loads(line)
+            record["wall"] = failed["wall"]
             if not record.get("ok"):
                 record["stderr"] = proc.stderr[-4000:]
             return record

@@ -201,9 +201,34 @@ def echo(sock: Any, n: int, flags: int, size: int | None = 64) -> Role:
                 yield
 
 
-async def echo_async(sock: Any, n: int) -> None:
-    for i in range(n):
+def echo_until_stop(sock: Any, flags: int) -> Role:
+    """REP side of the latency workloads: echo requests, checking their
+    order, until STOP (the client decides how many it times)."""
+    again = zmq.Again
+    for i in count():
+        while True:
+            try:
+                got = sock.recv(flags)
+                break
+            except again:
+                yield
+        if got == STOP:
+            return
+        if got != message(i, 64):
+            _expect(got, message(i, 64), f"request {i}")
+        while True:
+            try:
+                sock.send(got, flags)
+                break
+            except again:
+                yield
+
+
+async def echo_until_stop_async(sock: Any) -> None:
+    for i in count():
         got = await sock.recv()
+        if got == STOP:
+            return
         if got != message(i, 64):
             _expect(got, message(i, 64), f"request {i}")
         await sock.send(got)
@@ -374,13 +399,16 @@ def timed_ask(
 ) -> Role:
     """REQ side of the latency workloads: ``warmup`` then ``n`` timed round
     trips (nanoseconds into ``samples``), fewer if they take more than
-    ``_SAMPLING`` seconds; ``done`` is set at the end."""
+    ``_SAMPLING`` seconds after the warm-up; then ``done`` is set and STOP sent (see
+    :func:`echo_until_stop`)."""
     again = zmq.Again
     clock = perf_counter_ns
-    stop = clock() + int(_SAMPLING * 1e9)
+    stop = 0
     for i in range(warmup + n):
         sent = message(i, 64)
         start = clock()
+        if i == warmup:
+            stop = start + int(_SAMPLING * 1e9)
         while True:
             try:
                 sock.send(sent, flags)
@@ -401,16 +429,24 @@ def timed_ask(
             if end > stop:
                 break
     done.append(True)
+    while True:
+        try:
+            sock.send(STOP, flags)
+            break
+        except again:
+            yield
 
 
 async def timed_ask_async(
     sock: Any, n: int, warmup: int, samples: list[int], done: list[bool]
 ) -> None:
     clock = perf_counter_ns
-    stop = clock() + int(_SAMPLING * 1e9)
+    stop = 0
     for i in range(warmup + n):
         sent = message(i, 64)
         start = clock()
+        if i == warmup:
+            stop = start + int(_SAMPLING * 1e9)
         await sock.send(sent)
         got = await sock.recv()
         end = clock()
@@ -421,6 +457,7 @@ async def timed_ask_async(
             if end > stop:
                 break
     done.append(True)
+    await sock.send(STOP)
 
 
 def paced_dealer(
@@ -991,6 +1028,13 @@ for _idle, _n, _default in ((100, 2_000, False), (1000, 2_000, True), (10_000, 3
         if _idle == 10_000
         else (Goal(0.8, "threads"),),
         impls=WITH_ASYNCIO,
+        # Measured here: zmq.asyncio's Poller adds and removes a reader per
+        # socket at every poll, 9 polls/s over 1,000 sockets.
+        not_applicable=(("zmq.asyncio", "9 polls/s at 1,000: minutes per run"),)
+        if _idle > 100
+        else (),
+        # zmq.green's Poller calls select(), which takes no fd above 1023.
+        cannot=(("zmq.green", "select() limit"),) if _idle > 1000 else (),
         family="poll-many",
         size=_idle,
         default=_default,
@@ -1068,10 +1112,10 @@ def latency(rt: Runtime, n: int, load: bool) -> None:
     done: list[bool] = []
     roles: list[AnyRole]
     if rt.coroutines:
-        roles = [echo_async(server, warmup + n), timed_ask_async(client, n, warmup, samples, done)]
+        roles = [echo_until_stop_async(server), timed_ask_async(client, n, warmup, samples, done)]
     else:
         roles = [
-            echo(server, warmup + n, rt.flags),
+            echo_until_stop(server, rt.flags),
             timed_ask(client, n, warmup, samples, done, rt.flags),
         ]
     if load:
