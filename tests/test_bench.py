@@ -293,8 +293,8 @@ def test_goals_compare_in_the_metrics_direction() -> None:
     assert not Goal(1.0, "threads", "p99_us").met(1.3, higher_is_better=False)
     assert Goal(1.0, None, "core_percent").met(0.4, higher_is_better=False)
     assert not Goal(1.0, None, "core_percent").met(1.0, higher_is_better=False)
-    assert Goal(0.8, "workload:poll-many-1000").describe(True) == ">= 0.8x poll-many-1000"
-    assert Goal(1.0, "threads", "p99_us").describe(False) == "<= 1x threads"
+    assert Goal(0.8, "workload:poll-many-1000").describe(True) == ">=0.8x poll-many-1000"
+    assert Goal(1.0, "threads", "p99_us").describe(False) == "<=1x threads"
 
 
 def _run(repeat: int, impl: str, value: float | None, name: str = "req-rep", key: str = "rate"):
@@ -381,6 +381,12 @@ def test_implementations_that_cannot_hold_a_size_are_not_scheduled() -> None:
     assert ("dealers-10000", "threads") not in {(name, impl) for _, name, impl in jobs}
     assert ("waiters-100", "threads") not in {(name, impl) for _, name, impl in jobs}
     assert (0, "dealers-10000", "zmq.asyncio") in jobs
+
+
+def test_a_once_workload_runs_in_the_first_repeat_only() -> None:
+    jobs = schedule.schedule(["green_zmq", "threads"], ["req-rep", "latency-idle"], 3)
+    assert [r for r, name, impl in jobs if name == "latency-idle"] == [0, 0]
+    assert [r for r, name, impl in jobs if name == "req-rep"] == [0, 0, 1, 1, 2, 2]
 
 
 def test_green_zmq_is_the_package_measured() -> None:

@@ -179,13 +179,13 @@ def _cell(row: Row, impl: str) -> str:
 
 
 def goal_text(row: Row) -> str:
-    """The goal and green_zmq's result, e.g. ``0.86 (>= 0.9x ceiling) missed``."""
+    """The goal and green_zmq's result, e.g. ``0.86 >=0.9x ceiling MISSED``."""
     if row.goal is None:
         return ""
     wanted = row.goal.describe(row.metric.higher_is_better)
     if row.result is None:
-        return f"- ({wanted})"
-    return f"{row.result:.2f} ({wanted}) {'met' if row.met else 'MISSED'}"
+        return f"- {wanted}"
+    return f"{row.result:.2f} {wanted} {'ok' if row.met else 'MISSED'}"
 
 
 def table(rows: Sequence[Row], impls: list[str], repeat: int) -> Any:

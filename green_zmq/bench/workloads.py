@@ -391,7 +391,7 @@ async def take_async(recv: Callable[[], Any], taken: list[int]) -> None:
 # The latency workloads sample for at most this long: under load, on this
 # shared machine, 100,000 round trips can take minutes for the slowest
 # implementations. The number taken is reported beside the percentiles.
-_SAMPLING = 20.0
+_SAMPLING = 10.0
 
 
 def timed_ask(
@@ -635,9 +635,9 @@ class Goal:
 
     def describe(self, higher_is_better: bool) -> str:
         if self.against is None:
-            return f"< {self.bound:g}"
+            return f"<{self.bound:g}"
         sign = ">=" if higher_is_better else "<="
-        return f"{sign} {self.bound:g}x {self.against.removeprefix('workload:')}"
+        return f"{sign}{self.bound:g}x {self.against.removeprefix('workload:')}"
 
 
 CLASSIC = ("green_zmq", "zmq.green", "threads", "ceiling")
@@ -656,7 +656,9 @@ class Workload:
     notes; those in ``cannot`` run and fail as expected (the word shown).
     ``family`` names its ``--only`` group and ``size`` its place in the
     family (the scaling chart's N); ``default`` says whether a run without
-    ``--full`` includes it.
+    ``--full`` includes it. ``once``: run in the first repeat only, for the
+    long measurements whose figure is already a distribution (100k latency
+    samples, seconds of CPU), so that a default run stays near 5 minutes.
     """
 
     name: str
@@ -673,6 +675,7 @@ class Workload:
     family: str = ""
     size: int = 0
     default: bool = True
+    once: bool = False
     shown_metrics: tuple[Metric, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -753,12 +756,12 @@ def push_pull(rt: Runtime, n: int, transport: str, size: int, frames: int = 1) -
 _RAISED = (Goal(0.9),)
 
 
-@workload("inproc-64B", n=200_000, quick_n=5_000, goals=_RAISED)
+@workload("inproc-64B", n=100_000, quick_n=5_000, goals=_RAISED)
 def _inproc_64(rt: Runtime, n: int) -> None:
     push_pull(rt, n, "inproc", 64)
 
 
-@workload("tcp-64B", n=200_000, quick_n=5_000, goals=_RAISED)
+@workload("tcp-64B", n=100_000, quick_n=5_000, goals=_RAISED)
 def _tcp_64(rt: Runtime, n: int) -> None:
     push_pull(rt, n, "tcp", 64)
 
@@ -807,7 +810,7 @@ _register("dealers-200", partial(dealers, clients=200, transport="tcp"), n=30_00
           quick_n=2_000, unit="round trip", goals=_RAISED)  # fmt: skip
 
 
-@workload("multipart-5", n=60_000, quick_n=3_000, goals=(Goal(1.0),))
+@workload("multipart-5", n=30_000, quick_n=3_000, goals=(Goal(1.0),))
 def _multipart(rt: Runtime, n: int) -> None:
     push_pull(rt, n, "inproc", 64, frames=5)
 
@@ -977,7 +980,7 @@ _TOO_MANY_THREADS = (("threads", f"more than {_THREADS_MAX:,} OS threads"),)
 # 10,000 tcp DEALERs would need 30,000 fds (both ends and a mailbox each),
 # more than an unprivileged process may open here (hard limit 20,000), so
 # the family runs over inproc: one fd, the mailbox, per socket.
-for _clients, _n, _default in ((10, 30_000, False), (100, 30_000, True),
+for _clients, _n, _default in ((10, 20_000, False), (100, 20_000, True),
                                (1000, 30_000, True), (10_000, 40_000, False)):  # fmt: skip
     _register(
         f"dealers-{_clients}",
@@ -1016,7 +1019,7 @@ def poll_many(rt: Runtime, n: int, idle_sockets: int) -> None:
 
 # Plain pollers rebuild their list of 10,000 sockets at every poll (zmq.green
 # at about 20 polls/s): fewer round trips keep that size's run in seconds.
-for _idle, _n, _default in ((100, 2_000, False), (1000, 2_000, True), (10_000, 300, True)):
+for _idle, _n, _default in ((100, 1_000, False), (1000, 1_000, True), (10_000, 300, True)):
     _register(
         f"poll-many-{_idle}",
         partial(poll_many, idle_sockets=_idle),
@@ -1063,7 +1066,7 @@ def waiters(rt: Runtime, n: int, count: int) -> None:
     check_takes(takes, n)
 
 
-for _count, _n, _default in ((1, 100_000, True), (100, 100_000, False), (10_000, 20_000, True)):
+for _count, _n, _default in ((1, 50_000, True), (100, 50_000, False), (10_000, 10_000, True)):
     _na = []
     if _count > 1:
         # A plain pyzmq socket must not be used from two threads at once.
@@ -1147,11 +1150,11 @@ def latency(rt: Runtime, n: int, load: bool) -> None:
 
 _register("latency-idle", partial(latency, load=False), n=100_000, quick_n=200,
           unit="round trip", metrics=_LATENCY, goals=(Goal(2.0, metric="p999_us"),),
-          impls=WITH_ASYNCIO, family="latency")  # fmt: skip
+          impls=WITH_ASYNCIO, family="latency", once=True)  # fmt: skip
 _register("latency-load", partial(latency, load=True), n=100_000, quick_n=200,
           unit="round trip", metrics=_LATENCY, goals=(Goal(1.0, "threads", metric="p99_us"),),
           impls=WITH_ASYNCIO, not_applicable=(("ceiling", "its load needs sleeping clients"),),
-          family="latency")  # fmt: skip
+          family="latency", once=True)  # fmt: skip
 
 
 _PACED = (("ceiling", "pacing needs a sleeping sender"),)
@@ -1173,10 +1176,10 @@ def cpu_at(rt: Runtime, n: int, rate: float) -> None:
 
 
 _CPU = (Metric("cpu_per_100k", "CPU s/100k msg", False),)
-for _rate, _n in ((1000, 3_000), (20_000, 40_000)):
+for _rate, _n in ((1000, 2_000), (20_000, 40_000)):
     _register(f"cpu-{_rate // 1000}k", partial(cpu_at, rate=_rate), n=_n, quick_n=_rate // 10,
               metrics=_CPU, goals=(Goal(1.0, "threads", metric="cpu_per_100k"),),
-              impls=WITH_ASYNCIO, not_applicable=_PACED, family="cpu")  # fmt: skip
+              impls=WITH_ASYNCIO, not_applicable=_PACED, family="cpu", once=True)  # fmt: skip
 
 
 def idle(rt: Runtime, n: int, parked: int) -> None:
@@ -1204,4 +1207,4 @@ _register("idle-1000", partial(idle, parked=1000), n=5000, quick_n=100, unit="ms
           metrics=(Metric("core_percent", "% of a core", False),),
           goals=(Goal(1.0, None, metric="core_percent"),), impls=WITH_ASYNCIO,
           not_applicable=(("ceiling", "nothing parks in a NOBLOCK loop"),),
-          family="cpu")  # fmt: skip
+          family="cpu", once=True)  # fmt: skip
