@@ -1,23 +1,31 @@
 """``python -m green_zmq.bench`` runs every implementation and checks what it measures.
 
-No timing thresholds: rates depend on the machine; these tests only ask
-that every implementation produced a correct result.
+No timing thresholds: figures depend on the machine; these tests only ask
+that every workload produced a correct result, that its checks catch a
+corrupted message, and that the summaries compute what they say.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+import zmq
 
-from green_zmq import bench
+import green_zmq
+from green_zmq.bench import measures, report, runtimes, schedule, workloads
+from green_zmq.bench.workloads import WORKLOADS, Corrupt, Goal
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ["tcp-64B", "dealers-200"]
+CLI_WORKLOADS = ["tcp-64B", "dealers-10"]
 
 
 def _env() -> dict[str, str]:
@@ -35,7 +43,7 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
     results = tmp_path / "bench.json"
     plot = tmp_path / "bench.png"
     command = [sys.executable, "-m", "green_zmq.bench", "--quick", "--repeat", "1"]
-    command += ["--only", ",".join(WORKLOADS), "--json", str(results), "--plot", str(plot)]
+    command += ["--only", ",".join(CLI_WORKLOADS), "--json", str(results), "--plot", str(plot)]
     proc = subprocess.run(
         command, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=170
     )
@@ -44,37 +52,256 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
     document = json.loads(results.read_text())
     runs = document["runs"]
     assert {(r["impl"], r["workload"]) for r in runs} == {
-        (impl, name) for impl in bench.IMPLEMENTATIONS for name in WORKLOADS
+        (impl, name)
+        for impl in runtimes.IMPLEMENTATIONS
+        for name in CLI_WORKLOADS
+        if WORKLOADS[name].runs(impl)
     }
+    assert "zmq.asyncio" in {r["impl"] for r in runs}
     assert all(r["ok"] and r["rate"] > 0 for r in runs), [r for r in runs if not r["ok"]]
     assert all(r["missed_edges"] == 0 for r in runs if r["impl"] == "green_zmq")
-    assert [row["workload"] for row in document["summary"]] == WORKLOADS
-    assert all(not row["failures"] for row in document["summary"])
+    assert all(r["rss_kib"] >= 0 for r in runs if r["workload"].startswith("dealers-"))
+    summary = document["summary"]
+    assert [(row["workload"], row["metric"]) for row in summary] == [
+        (name, metric.key) for name in CLI_WORKLOADS for metric in WORKLOADS[name].shown_metrics
+    ]
+    assert all(not row["failures"] for row in summary)
     assert plot.stat().st_size > 0
-    for name in WORKLOADS:
+    for name in CLI_WORKLOADS:
         assert name in proc.stdout
 
 
 @pytest.mark.timeout(60)
 def test_a_child_over_its_time_limit_is_a_failure_not_a_stall(monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
-    record = bench._run_child("threads", "req-rep", 10**9, limit=1.0)
+    record = schedule.run_child("threads", "req-rep", 10**9, limit=1.0)
     assert not record["ok"]
     assert "hung" in record["error"]
 
 
+# -- every workload, in this process, at its quick size -----------------------
+
+# What each workload says it builds, counted by hand from its description.
+SOCKETS: dict[str, dict[str, int]] = {
+    "inproc-64B": {"PUSH": 1, "PULL": 1},
+    "tcp-64B": {"PUSH": 1, "PULL": 1},
+    "tcp-64KiB": {"PUSH": 1, "PULL": 1},
+    "req-rep": {"REQ": 1, "REP": 1},
+    "dealers-200": {"ROUTER": 1, "DEALER": 200},
+    "multipart-5": {"PUSH": 1, "PULL": 1},
+    "proxy": {"ROUTER": 1, "DEALER": 1, "REQ": 10, "REP": 4, "PAIR": 2},
+    "zmqstream-echo": {"REQ": 1, "REP": 1},
+    **{f"dealers-{n}": {"ROUTER": 1, "DEALER": n} for n in (10, 100, 1000, 10_000)},
+    **{f"poll-many-{n}": {"PULL": n, "REQ": 1, "REP": 1} for n in (100, 1000, 10_000)},
+    **{f"waiters-{n}": {"PUSH": 1, "PULL": 1} for n in (1, 100, 10_000)},
+    "latency-idle": {"REQ": 1, "REP": 1},
+    "latency-load": {"REQ": 1, "REP": 1, "ROUTER": 1, "DEALER": 200},
+    "cpu-1k": {"PUSH": 1, "PULL": 1},
+    "cpu-20k": {"PUSH": 1, "PULL": 1},
+    "idle-1000": {"PUSH": 1000, "PULL": 1000},
+}
+
+
+def _cases() -> list[tuple[str, str]]:
+    # Every workload under green_zmq; every implementation on the classic
+    # workloads and on each family's smallest size (the roles do not depend
+    # on the size), so every role of every runtime runs.
+    cases = []
+    for name, work in WORKLOADS.items():
+        smallest = min(w.size for w in WORKLOADS.values() if w.group == work.group)
+        for impl in runtimes.IMPLEMENTATIONS:
+            expected_to_fail = impl in dict(work.cannot)
+            if (
+                work.runs(impl)
+                and not expected_to_fail
+                and (impl == "green_zmq" or work.size == smallest)
+            ):
+                cases.append((name, impl))
+    return cases
+
+
+class _Counting:
+    """Mixed into a runtime: counts the sockets a workload creates, by kind;
+    with ``corrupt``, every socket changes the first message it sends."""
+
+    kinds: Counter[str]
+    corrupt = False
+
+    def socket(self, kind: int) -> Any:
+        self.kinds[zmq.SocketType(kind).name] += 1
+        if not self.corrupt:
+            return super().socket(kind)  # type: ignore[misc]
+        socket_class = _corrupting(self.ctx._socket_class)  # type: ignore[attr-defined]
+        sock = self.ctx.socket(kind, socket_class=socket_class)  # type: ignore[attr-defined]
+        self.sockets.append(sock)  # type: ignore[attr-defined]
+        return sock
+
+
+def _corrupting(base: type) -> type:
+    class Corrupting(base):  # type: ignore[valid-type, misc]
+        _changed = False
+
+        def send(self, data: Any, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+            return super().send(self._change(data), flags, *args, **kwargs)
+
+        def send_multipart(self, frames: Any, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+            frames = list(frames)
+            frames[-1] = self._change(frames[-1])
+            return super().send_multipart(frames, flags, *args, **kwargs)
+
+        def _change(self, data: Any) -> Any:
+            # +1 on the last byte, so two changes on one path do not cancel.
+            if self._changed or not isinstance(data, bytes) or not data:
+                return data
+            self._changed = True
+            return data[:-1] + bytes([(data[-1] + 1) % 256])
+
+    return Corrupting
+
+
+def _runtime(impl: str, corrupt: bool = False) -> Any:
+    base, module = runtimes.IMPLEMENTATIONS[impl]
+    counting = type(f"Counting{base.__name__}", (_Counting, base), {"corrupt": corrupt})
+    rt = counting(impl, importlib.import_module(module))
+    rt.kinds = Counter()
+    return rt
+
+
+def test_every_workload_has_its_socket_count() -> None:
+    assert set(SOCKETS) == set(WORKLOADS)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "impl"), _cases())
+def test_a_workload_runs_and_creates_the_sockets_its_name_says(
+    name: str, impl: str, request: pytest.FixtureRequest
+) -> None:
+    work = WORKLOADS[name]
+    if sum(SOCKETS[name].values()) >= 100:
+        # The suite's sweeper runs every 50 ms. Over thousands of sockets
+        # that would be most of the run, and with hundreds of short waits on
+        # a loaded machine it also counts replies that land within its own
+        # check (see test_scale); the CLI test above keeps the default 1 s.
+        request.getfixturevalue("no_sweeper")
+    rt = _runtime(impl)
+    try:
+        work.run(rt, work.quick_n)
+    finally:
+        rt.close()
+    expected = dict(SOCKETS[name])
+    if (name, impl) == ("proxy", "zmq.green"):
+        del expected["PAIR"]  # zmq.green's device has no control socket
+    assert rt.kinds == expected
+    assert rt.elapsed > 0
+    for metric in work.shown_metrics:
+        if metric.key != "rate":
+            assert rt.metrics[metric.key] >= 0
+
+
+# One workload per set of roles: the smallest of each family, every classic one.
+_CHECKED = [
+    name
+    for name, work in WORKLOADS.items()
+    if work.size == min(w.size for w in WORKLOADS.values() if w.group == work.group)
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", _CHECKED)
+def test_a_workload_reports_a_corrupted_message(name: str) -> None:
+    rt = _runtime("green_zmq", corrupt=True)
+    work = WORKLOADS[name]
+    try:
+        with pytest.raises(Corrupt):
+            work.run(rt, work.quick_n)
+    finally:
+        rt.close()
+
+
+# -- the checks and measurements, on synthetic data ---------------------------
+
+
 @pytest.mark.timeout(10)
 def test_a_message_out_of_order_is_reported() -> None:
-    arrivals = iter([bench.message(0, 64), bench.message(2, 64)])
-    role = bench.recv_all(lambda flags: next(arrivals), 2, lambda i: bench.message(i, 64), 0)
-    with pytest.raises(bench.Corrupt, match="message 1"):
+    arrivals = iter([workloads.message(0, 64), workloads.message(2, 64)])
+    role = workloads.recv_all(
+        lambda flags: next(arrivals), 2, lambda i: workloads.message(i, 64), 0
+    )
+    with pytest.raises(Corrupt, match="message 1"):
         list(role)
 
 
-def _run(repeat: int, impl: str, rate: float | None) -> dict:
-    if rate is None:
-        return {"workload": "req-rep", "impl": impl, "repeat": repeat, "ok": False, "error": "x"}
-    return {"workload": "req-rep", "impl": impl, "repeat": repeat, "ok": True, "rate": rate}
+def test_waiters_check_accepts_each_message_once_in_order_per_waiter() -> None:
+    workloads.check_takes([[0, 2, 5], [1, 3], [4], []], 6)
+
+
+@pytest.mark.parametrize(
+    ("takes", "error"),
+    [
+        ([[0, 2], [1, 2]], "taken twice"),
+        ([[0, 2], [3, 1]], "took message 1 after 3"),
+        ([[0, 1], [3]], "message 2 never taken"),
+        ([[0, 1, 2, 3, 7]], "never sent"),
+    ],
+)
+def test_waiters_check_reports_a_lost_repeated_or_reordered_message(takes, error) -> None:
+    with pytest.raises(Corrupt, match=error):
+        workloads.check_takes(takes, 4)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    samples = list(range(1, 1001))
+    random.Random(1).shuffle(samples)
+    assert measures.percentile(samples, 50) == 500
+    assert measures.percentile(samples, 99) == 990
+    assert measures.percentile(samples, 99.9) == 999
+    assert measures.percentile(samples, 100) == 1000
+    assert measures.percentile([7], 99.9) == 7
+    # One slow sample in a thousand moves p99.9, not p99.
+    assert measures.percentile([10] * 999 + [5000], 99) == 10
+    assert measures.percentile([10] * 998 + [5000] * 2, 99.9) == 5000
+    with pytest.raises(ValueError):
+        measures.percentile([], 50)
+
+
+def test_cpu_is_per_100k_messages_and_as_a_share_of_a_core() -> None:
+    assert measures.per_messages(0.3, 3_000) == pytest.approx(10.0)
+    assert measures.per_messages(2.0, 40_000) == pytest.approx(5.0)
+    assert measures.core_percent(0.05, 5.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        measures.per_messages(1.0, 0)
+
+
+def test_a_busy_loop_shows_as_cpu_and_a_sleep_does_not() -> None:
+    import time
+
+    start = measures.cpu_seconds()
+    end = time.perf_counter() + 0.05
+    while time.perf_counter() < end:
+        pass
+    busy = measures.cpu_seconds() - start
+    start = measures.cpu_seconds()
+    time.sleep(0.05)
+    asleep = measures.cpu_seconds() - start
+    assert busy > asleep
+
+
+def test_goals_compare_in_the_metrics_direction() -> None:
+    assert Goal(0.9).met(0.95, higher_is_better=True)
+    assert not Goal(0.9).met(0.85, higher_is_better=True)
+    assert Goal(1.0, "threads", "p99_us").met(0.7, higher_is_better=False)
+    assert not Goal(1.0, "threads", "p99_us").met(1.3, higher_is_better=False)
+    assert Goal(1.0, None, "core_percent").met(0.4, higher_is_better=False)
+    assert not Goal(1.0, None, "core_percent").met(1.0, higher_is_better=False)
+    assert Goal(0.8, "workload:poll-many-1000").describe(True) == ">=0.8x poll-many-1000"
+    assert Goal(1.0, "threads", "p99_us").describe(False) == "<=1x threads"
+
+
+def _run(repeat: int, impl: str, value: float | None, name: str = "req-rep", key: str = "rate"):
+    record: dict[str, Any] = {"workload": name, "impl": impl, "repeat": repeat}
+    if value is None:
+        return {**record, "ok": False, "error": "x"}
+    return {**record, "ok": True, "rate": value, key: value}
 
 
 def test_ratios_are_taken_within_each_repeat_then_the_median() -> None:
@@ -85,9 +312,10 @@ def test_ratios_are_taken_within_each_repeat_then_the_median() -> None:
         _run(1, "green_zmq", 50.0), _run(1, "ceiling", 50.0),
         _run(2, "green_zmq", 55.0), _run(2, "ceiling", 100.0),
     ]  # fmt: skip
-    (row,) = bench._summarise(runs, ["green_zmq", "ceiling"], ["req-rep"], {"req-rep": 1})
+    (row,) = report.summarise(runs, ["green_zmq", "ceiling"], ["req-rep"], {"req-rep": 1})
     assert row.medians == {"green_zmq": 55.0, "ceiling": 100.0}
     assert row.ratio("ceiling") == 1.0
+    assert row.result == 1.0 and row.met
 
 
 def test_a_failed_repeat_leaves_the_ratio_empty() -> None:
@@ -96,6 +324,70 @@ def test_a_failed_repeat_leaves_the_ratio_empty() -> None:
         _run(1, "green_zmq", 100.0), _run(1, "ceiling", 100.0), _run(1, "threads", 80.0),
     ]  # fmt: skip
     impls = ["green_zmq", "ceiling", "threads"]
-    (row,) = bench._summarise(runs, impls, ["req-rep"], {"req-rep": 1})
+    (row,) = report.summarise(runs, impls, ["req-rep"], {"req-rep": 1})
     assert row.ratio("ceiling") == 1.0
     assert row.ratio("threads") is None
+
+
+def test_a_lower_is_better_goal_is_met_below_its_bound() -> None:
+    runs = [
+        _run(0, "green_zmq", 300.0, "latency-load", "p99_us"),
+        _run(0, "threads", 200.0, "latency-load", "p99_us"),
+    ]
+    rows = report.summarise(runs, ["green_zmq", "threads"], ["latency-load"], {"latency-load": 1})
+    (p99,) = [row for row in rows if row.metric.key == "p99_us"]
+    assert p99.result == 1.5
+    assert p99.met is False
+    assert "MISSED" in report.goal_text(p99)
+
+
+def test_a_goal_against_another_size_pairs_green_zmq_with_itself_per_repeat() -> None:
+    small, big = "poll-many-1000", "poll-many-10000"
+    runs = [
+        _run(0, "green_zmq", 9000.0, small), _run(0, "green_zmq", 8100.0, big),
+        _run(1, "green_zmq", 4000.0, small), _run(1, "green_zmq", 3000.0, big),
+        _run(1, "threads", 1.0, big),
+    ]  # fmt: skip
+    rows = report.summarise(runs, ["green_zmq", "threads"], [small, big], {small: 1, big: 1})
+    assert rows[-1].goal is not None and rows[-1].goal.against == f"workload:{small}"
+    assert rows[-1].result == pytest.approx((0.9 + 0.75) / 2)
+    assert rows[-1].met is True
+
+
+def test_an_absolute_goal_is_on_green_zmqs_own_figure() -> None:
+    runs = [
+        _run(r, "green_zmq", v, "idle-1000", "core_percent") for r, v in enumerate([0.5, 2.5, 0.7])
+    ]
+    (row,) = report.summarise(runs, ["green_zmq"], ["idle-1000"], {"idle-1000": 5000})
+    assert row.result == 0.7 and row.met is True
+
+
+def test_a_default_run_has_the_sizes_goals_need_and_full_has_every_size() -> None:
+    default = schedule.select_workloads(None, full=False)
+    assert {"dealers-100", "dealers-1000", "poll-many-1000", "poll-many-10000"} <= set(default)
+    assert {"waiters-1", "waiters-10000", "req-rep", "latency-load", "idle-1000"} <= set(default)
+    assert "dealers-10" not in default
+    assert schedule.select_workloads(None, full=True) == list(WORKLOADS)
+    assert schedule.select_workloads("dealers", full=True) == [
+        "dealers-10", "dealers-100", "dealers-1000", "dealers-10000"
+    ]  # fmt: skip
+    assert schedule.select_workloads("dealers-10,req-rep", full=False) == ["req-rep", "dealers-10"]
+    with pytest.raises(SystemExit):
+        schedule.select_workloads("dealers-7", full=False)
+
+
+def test_implementations_that_cannot_hold_a_size_are_not_scheduled() -> None:
+    jobs = schedule.schedule(list(runtimes.IMPLEMENTATIONS), ["dealers-10000", "waiters-100"], 1)
+    assert ("dealers-10000", "threads") not in {(name, impl) for _, name, impl in jobs}
+    assert ("waiters-100", "threads") not in {(name, impl) for _, name, impl in jobs}
+    assert (0, "dealers-10000", "zmq.asyncio") in jobs
+
+
+def test_a_once_workload_runs_in_the_first_repeat_only() -> None:
+    jobs = schedule.schedule(["green_zmq", "threads"], ["req-rep", "latency-idle"], 3)
+    assert [r for r, name, impl in jobs if name == "latency-idle"] == [0, 0]
+    assert [r for r, name, impl in jobs if name == "req-rep"] == [0, 0, 1, 1, 2, 2]
+
+
+def test_green_zmq_is_the_package_measured() -> None:
+    assert runtimes.IMPLEMENTATIONS["green_zmq"][1] == green_zmq.__name__
