@@ -14,6 +14,8 @@ import gevent
 
 import green_zmq as zmq
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def run_python(
     code: str | None = None,
@@ -33,6 +35,11 @@ def run_python(
     """
     command = [sys.executable, *(["-c", textwrap.dedent(code)] if code is not None else []), *args]
     environment = dict(os.environ)
+    # Whatever green_zmq this process imports (an install, PYTHONPATH), and
+    # this checkout's when there is none.
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [environment.get("PYTHONPATH"), str(ROOT)])
+    )
     for name, value in (env or {}).items():
         if value is None:
             environment.pop(name, None)

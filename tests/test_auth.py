@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ import green_zmq.auth
 import green_zmq.auth.thread
 from green_zmq.auth import CURVE_ALLOW_ANY, GreenAuthenticator
 from green_zmq.utils.monitor import recv_monitor_message
+from helpers import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -425,14 +423,7 @@ print("OK")
 
 @pytest.mark.timeout(60)
 def test_works_under_monkey_patching() -> None:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_PATCHED)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
+    result = run_python(_PATCHED, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
 

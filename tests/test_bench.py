@@ -11,8 +11,6 @@ import importlib
 import json
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,30 +21,25 @@ import zmq
 import green_zmq
 from green_zmq.bench import measures, report, runtimes, schedule, workloads
 from green_zmq.bench.workloads import WORKLOADS, Corrupt, Goal
+from helpers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_WORKLOADS = ["tcp-64B", "dealers-10"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    # The sweeper keeps its default interval: run every few milliseconds it
-    # also counts replies that land between its own select() and EVENTS
-    # read, which would make the missed-edges check below flaky.
-    env.pop("GREEN_ZMQ_SWEEP_INTERVAL", None)
-    return env
 
 
 @pytest.mark.timeout(180)
 def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path) -> None:
     results = tmp_path / "bench.json"
     plot = tmp_path / "bench.png"
-    command = [sys.executable, "-m", "green_zmq.bench", "--quick", "--repeat", "1"]
+    command = ["-m", "green_zmq.bench", "--quick", "--repeat", "1"]
     command += ["--only", ",".join(CLI_WORKLOADS), "--json", str(results), "--plot", str(plot)]
-    proc = subprocess.run(
-        command, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=170
-    )
+    # The sweeper keeps its default interval: run every few milliseconds it
+    # also counts replies that land between its own select() and EVENTS
+    # read, which would make the missed-edges check below flaky.
+    keep_sweeper = {"GREEN_ZMQ_SWEEP_INTERVAL": None}
+    proc = run_python(None, *command, env=keep_sweeper, cwd=tmp_path, timeout=170, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     document = json.loads(results.read_text())
@@ -73,7 +66,8 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
 
 @pytest.mark.timeout(60)
 def test_a_child_over_its_time_limit_is_a_failure_not_a_stall(monkeypatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", _env()["PYTHONPATH"])
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), path])))
     record = schedule.run_child("threads", "req-rep", 10**9, limit=1.0)
     assert not record["ok"]
     assert "hung" in record["error"]

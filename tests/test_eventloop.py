@@ -12,8 +12,6 @@ import contextlib
 import datetime
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -26,7 +24,7 @@ import pytest
 from gevent.event import Event
 
 import green_zmq as zmq
-from helpers import pair
+from helpers import pair, run_python
 
 pytest.importorskip("tornado")
 
@@ -71,10 +69,7 @@ def running_idle(io_loop: IOLoop) -> Iterator[gevent.Greenlet]:
 @pytest.mark.timeout(60)
 def test_importing_green_zmq_does_not_import_tornado() -> None:
     code = "import sys, green_zmq; assert 'tornado' not in sys.modules, 'tornado imported'"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=50
-    )
+    result = run_python(code, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -122,14 +117,7 @@ print("ok")
 
 @pytest.mark.timeout(60)
 def test_works_in_a_monkey_patched_program() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    result = subprocess.run(
-        [sys.executable, "-c", MONKEY_PATCHED_PROGRAM],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
+    result = run_python(MONKEY_PATCHED_PROGRAM, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
@@ -832,14 +820,7 @@ print(gevent.wait(timeout=5))
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["never run", "start", "run_sync"])
 def test_a_loop_that_is_not_running_lets_gevent_wait_return(how: str) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    result = subprocess.run(
-        [sys.executable, "-c", HUB_RELEASE_PROGRAM, how],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=50,
-    )
+    result = run_python(HUB_RELEASE_PROGRAM, how, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True", "the idle loop kept the hub alive"
 

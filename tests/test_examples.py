@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import run_python
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LIMIT = 30  # seconds; each example finishes in about one
 
 
 def run_example(name: str) -> str:
-    env = dict(os.environ)
-    # Whatever green_zmq this test imports (PYTHONPATH, an install), and
-    # this checkout's when there is none.
-    root = str(EXAMPLES.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), root]))
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        env=env,
-        cwd=EXAMPLES,
-    )
+    result = run_python(None, str(EXAMPLES / name), timeout=LIMIT, cwd=EXAMPLES, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     return result.stdout

@@ -8,14 +8,13 @@ info string ```python no-run; it must still compile.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from helpers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -46,20 +45,6 @@ def doc_samples(runnable: bool) -> list[Any]:
     return samples
 
 
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    """Run code in a fresh interpreter that imports this checkout's green_zmq (or PYTHONPATH's)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        cwd=ROOT,
-    )
-
-
 @pytest.mark.timeout(10)
 def test_every_python_block_of_the_docs_is_a_sample_or_marked_no_run() -> None:
     for name in SAMPLED_DOCS:
@@ -71,7 +56,7 @@ def test_every_python_block_of_the_docs_is_a_sample_or_marked_no_run() -> None:
 @pytest.mark.timeout(40)
 @pytest.mark.parametrize("code", doc_samples(runnable=True))
 def test_doc_sample_runs_as_written(code: str) -> None:
-    result = run_python(code)
+    result = run_python(code, cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
 
@@ -86,7 +71,7 @@ def test_doc_fragment_marked_no_run_still_compiles(code: str) -> None:
 def test_quickstart_prints_what_the_readme_says() -> None:
     blocks = re.findall(r"```python\n(.*?)```", section("Quickstart"), re.S)
     assert len(blocks) == 1
-    result = run_python(blocks[0])
+    result = run_python(blocks[0], cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[b'JOB 0', b'JOB 1', b'JOB 10']\n"
 

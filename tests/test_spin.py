@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +10,7 @@ import pytest
 
 import green_zmq as zmq
 from green_zmq._waiting.registry import hub_waiting
-from helpers import pair, spawn_parked
+from helpers import pair, run_python, spawn_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -89,21 +86,12 @@ def test_negative_spin_is_rejected():
 
 @pytest.mark.parametrize(("value", "expected"), [("0", "0.0"), ("0.0002", "0.0002")])
 def test_spin_is_read_from_the_environment(value, expected):
-    env = {**os.environ, "GREEN_ZMQ_SPIN": value}
-    out = subprocess.run(
-        [sys.executable, "-c", "import green_zmq; print(green_zmq.set_spin(0))"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    code = "import green_zmq; print(green_zmq.set_spin(0))"
+    out = run_python(code, env={"GREEN_ZMQ_SPIN": value})
     assert out.stdout.strip() == expected
 
 
 def test_a_bad_spin_in_the_environment_fails_the_import_clearly():
-    env = {**os.environ, "GREEN_ZMQ_SPIN": "fast"}
-    out = subprocess.run(
-        [sys.executable, "-c", "import green_zmq"], env=env, capture_output=True, text=True
-    )
+    out = run_python("import green_zmq", env={"GREEN_ZMQ_SPIN": "fast"}, check=False)
     assert out.returncode != 0
     assert "GREEN_ZMQ_SPIN must be a number of seconds, not 'fast'" in out.stderr

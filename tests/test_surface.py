@@ -9,10 +9,6 @@ timeout would fail it.
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq.utils.monitor import parse_monitor_message, recv_monitor_message
+from helpers import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,16 +44,7 @@ def waiting_greenlet(wait: Callable[[], Any]) -> gevent.Greenlet:
 
 
 def run_script(source: str, timeout: float = 50) -> str:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(source)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return run_python(source, timeout=timeout).stdout
 
 
 # -- monitor sockets ---------------------------------------------------------
