@@ -222,6 +222,7 @@ class SocketWaiting:
 
     __slots__ = (
         "__weakref__",
+        "handle",
         "_zsock",
         "_origin",
         "fd",
@@ -245,6 +246,7 @@ class SocketWaiting:
     def __init__(self, handle: int, hub: Any, origin: zmq.Socket | None) -> None:
         # A Cython-level object of our own on the same libzmq socket: re-checks
         # need no wrapper, and go through no Python override.
+        self.handle = handle
         self._zsock = _Backend(shadow=handle)
         # The object that owns the libzmq socket, to tell whether a state
         # found under this address is still its socket's (see stale).
@@ -481,9 +483,8 @@ class SocketWaiting:
             self._backoff = None
         self.registry.waiting.discard(self)
         self.registry.contended.discard(self)
-        for handle, state in list(_by_handle.items()):
-            if state is self:
-                del _by_handle[handle]
+        if _by_handle.get(self.handle) is self:
+            del _by_handle[self.handle]
 
     def wake_all(self) -> None:
         hub = self.hub
