@@ -10,7 +10,7 @@ import pytest
 
 import green_zmq as zmq
 from green_zmq._waiting.registry import hub_waiting
-from helpers import pair, run_python, spawn_parked
+from helpers import pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -65,10 +65,69 @@ def test_spin_zero_never_starts_the_spin(ctx):
 
 def test_the_spin_never_keeps_the_loop_alive(ctx):
     a, b = pair(ctx)
-    reader = spawn_parked(b.recv)
+    with _spin_set_to(0.001):
+        reader = spawn_parked(b.recv)
     assert _spin_watcher().ref is False
     a.send(b"x")
     reader.get(timeout=5)
+
+
+# Spin time for the adaptive tests: long enough that a wakeup sent by the test
+# lands within it even on a loaded machine, short enough that the waits which
+# must outlast it stay quick.
+_WINDOW = 0.1
+_CREDIT = 8
+_PROBE = 16
+
+
+def _one_long_wait(a, b) -> bool:
+    """A wait that outlasts the spin; return whether it spun."""
+    reader = spawn_parked(b.recv)
+    spun = _spinning()
+    _until_the_spin_ends()
+    a.send(b"late")
+    assert reader.get(timeout=5) == b"late"
+    return spun
+
+
+def test_waits_that_outlast_the_spin_stop_it_but_for_a_probe_now_and_then(ctx):
+    a, b = pair(ctx)
+    with _spin_set_to(_WINDOW):
+        spun = [_one_long_wait(a, b) for _ in range(_CREDIT + 2 * _PROBE)]
+    assert spun[:_CREDIT] == [True] * _CREDIT
+    probes = ([False] * (_PROBE - 1) + [True]) * 2
+    assert spun[_CREDIT:] == probes
+
+
+def test_a_wait_that_begins_within_the_spin_gives_the_spin_back(ctx):
+    a, b = pair(ctx)
+    with _spin_set_to(_WINDOW):
+        for _ in range(_CREDIT):
+            _one_long_wait(a, b)
+        # Out of credit: the waits do not spin, until the probe.
+        for _ in range(_PROBE - 1):
+            assert not _one_long_wait(a, b)
+        got: list[bytes] = []
+
+        def twice() -> None:
+            got.append(b.recv())
+            got.append(b.recv())
+
+        reader = spawn_parked(twice)
+        assert _spinning(), "the probe"
+        # The message comes within the probe's spin, and the reader waits
+        # again at once: work cut the spin short.
+        a.send(b"soon")
+        with gevent.Timeout(5):
+            while not got:
+                gevent.sleep(0)
+        wait_until_parked(1)
+        _until_the_spin_ends()
+        a.send(b"late")
+        reader.get(timeout=5)
+        assert got == [b"soon", b"late"]
+        # The credit is back: a long wait spins again.
+        assert _one_long_wait(a, b)
 
 
 def test_set_spin_returns_the_previous_value():

@@ -39,6 +39,14 @@ def _seconds_from_env(name: str, default: float) -> float:
 _sweep_interval = _seconds_from_env("GREEN_ZMQ_SWEEP_INTERVAL", 1.0)
 _spin = _seconds_from_env("GREEN_ZMQ_SPIN", 0.00005)
 
+# The spin adapts to the traffic: each spin that runs out with nothing
+# happening costs a credit, and a wait that begins while the hub is still
+# spinning (the spin was cut short by work) restores them all. Out of
+# credit, only every _SPIN_PROBE-th wait spins, to notice when the waits
+# grow short again (design.md, "The spin guard, the spin and the sweeper").
+_SPIN_CREDIT = 8
+_SPIN_PROBE = 16
+
 
 def set_spin(seconds: float) -> float:
     """Set how long the hub polls instead of sleeping after a wait begins; return the old value.
@@ -49,12 +57,18 @@ def set_spin(seconds: float) -> float:
     a greenlet parks, the hub keeps polling without blocking for this long,
     and only when it has nothing else to run. The default is 50
     microseconds, or the ``GREEN_ZMQ_SPIN`` environment variable; ``0``
-    never spins. The cost is at most this much CPU per wait.
+    never spins. The cost is at most this much CPU per wait, and it adapts:
+    when waits keep outlasting the spin (traffic slower than one message
+    per spin time), the hub stops spinning, trying again now and then.
+    Setting it gives the calling thread's hub a fresh start.
     """
     global _spin
     if seconds < 0:
         raise ValueError("spin time must be >= 0")
     previous, _spin = _spin, float(seconds)
+    registry = hub_waiting(get_hub())
+    registry.spin_credit = _SPIN_CREDIT
+    registry.spins_skipped = 0
     return previous
 
 
@@ -124,6 +138,8 @@ class HubWaiting:
         # The idle watcher that keeps the loop polling until spin_until (set_spin).
         self.spin_watcher: Any = None
         self.spin_until = 0.0
+        self.spin_credit = _SPIN_CREDIT
+        self.spins_skipped = 0
         # Set in a forked child: every wait on this registry fails.
         self.forked = False
         self.kept_zero_timer: Any = None
@@ -148,7 +164,15 @@ class HubWaiting:
         """Keep the loop from sleeping for the next ``_spin`` seconds (see set_spin)."""
         if not _spin:
             return
-        self.spin_until = monotonic() + _spin
+        now = monotonic()
+        if now < self.spin_until:
+            self.spin_credit = _SPIN_CREDIT
+        elif self.spin_credit <= 0:
+            self.spins_skipped += 1
+            if self.spins_skipped < _SPIN_PROBE:
+                return
+            self.spins_skipped = 0
+        self.spin_until = now + _spin
         watcher = self.spin_watcher
         if watcher is None:
             # An idle watcher runs only when nothing else is pending, and
@@ -160,7 +184,9 @@ class HubWaiting:
 
     def _spin_tick(self) -> None:
         if monotonic() >= self.spin_until:
+            # Ran out with nothing to do: the wait outlasted the spin.
             self.spin_watcher.stop()
+            self.spin_credit -= 1
 
     def start_sweeper(self) -> None:
         if self.sweep_timer is None and self.waiting and _sweep_interval > 0:
