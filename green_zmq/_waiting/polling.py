@@ -35,8 +35,17 @@ from .turns import Turn, park, wake, wake_in_hub
 
 __all__ = ["Interest", "PollWaiting"]
 
-_real_poll = get_original("select", "poll")
-_FD_READABLE = select.POLLIN
+_epoll = get_original("select", "epoll")
+_FD_READABLE = select.EPOLLIN
+
+
+def _add_fd(signalled: Any, fd: int) -> None:
+    try:
+        signalled.register(fd, _FD_READABLE)
+    except OSError:
+        # A closed socket's FD (check_open reports the socket), or a number
+        # still registered from a socket closed before it was unregistered.
+        pass
 
 
 class Interest:
@@ -93,8 +102,12 @@ class PollWaiting:
         # How many keys stand for each socket state (a socket and its shadows).
         self._states: dict[SocketWaiting, int] = {}
         # The sockets' FDs, to find signals the hub has not seen yet; one FD
-        # may stand for several keys (a socket and its shadows).
-        self._signalled = _real_poll()
+        # may stand for several keys (a socket and its shadows). An epoll set
+        # answers in time that grows with the signalled FDs only (poll(2)
+        # walks every registered one: 10,000 idle sockets cost every poll
+        # call 10,000 checks). Made at the first poll that needs it, so a
+        # select() over a few sockets makes none.
+        self._signalled: Any = None
         self._keys_by_fd: dict[int, list[Any]] = {}
 
     # -- registrations ---------------------------------------------------------
@@ -115,7 +128,8 @@ class PollWaiting:
         keys = self._keys_by_fd.get(fd)
         if keys is None:
             self._keys_by_fd[fd] = [key]
-            self._signalled.register(fd, _FD_READABLE)
+            if self._signalled is not None:
+                _add_fd(self._signalled, fd)
         else:
             keys.append(key)
         self.dirty.add(key)
@@ -152,7 +166,12 @@ class PollWaiting:
             keys.remove(key)
             if not keys:
                 del self._keys_by_fd[fd]
-                self._signalled.unregister(fd)
+                if self._signalled is not None:
+                    try:
+                        self._signalled.unregister(fd)
+                    except OSError:
+                        # Closed already: the kernel dropped it from the set.
+                        pass
         waiter = self._fds.pop(key, None)
         if waiter is not None:
             waiter.close()
@@ -161,6 +180,9 @@ class PollWaiting:
     def release(self) -> None:
         for key in [*self._sockets, *self._fds]:
             self.unwatch(key)
+        if self._signalled is not None:
+            self._signalled.close()
+            self._signalled = None
 
     def check_open(self, keys: list[Any]) -> None:
         """Raise as a plain poll of these registrations would not, but should.
@@ -193,10 +215,17 @@ class PollWaiting:
     def may_be_ready(self) -> set[Any]:
         """Keys of the socket registrations that may have news (and see :attr:`always`)."""
         dirty = self.dirty
-        if self._keys_by_fd:
-            keys_by_fd = self._keys_by_fd
-            for fd, _ in self._signalled.poll(0):
-                dirty.update(keys_by_fd[fd])
+        keys_by_fd = self._keys_by_fd
+        if keys_by_fd:
+            signalled = self._signalled
+            if signalled is None:
+                signalled = self._signalled = _epoll()
+                for fd in keys_by_fd:
+                    _add_fd(signalled, fd)
+            for fd, _ in signalled.poll(0):
+                keys = keys_by_fd.get(fd)
+                if keys is not None:
+                    dirty.update(keys)
         return dirty
 
     def checked(self, looked_at: list[Any], ready: list[tuple[Any, int]], woken: bool) -> None:
