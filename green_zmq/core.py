@@ -151,6 +151,9 @@ class Socket(zmq.Socket):
     _green_timeouts: dict[int, int] | None = None
     # Did the last blocking recv have to wait? (See recv.)
     _green_recv_waited = False
+    # May recv ask EVENTS instead of trying (the type is in _RECV_ONLY_WAITS)?
+    # Read at the first wait: an option read costs about a microsecond.
+    _green_recv_hint: bool | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -394,7 +397,9 @@ class Socket(zmq.Socket):
     def _wait_turn(self, writing: bool, attempt: Callable[[], Any]) -> Any:
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
-        state = self._state()
+        state = self._green_state
+        if state is None or state.closed:
+            state = self._state()
         option = _SNDTIMEO if writing else _RCVTIMEO
         # Reading an option through pyzmq costs about a microsecond (it
         # builds an enum), so the timeout is read once and kept; set()
@@ -407,7 +412,11 @@ class Socket(zmq.Socket):
             if timeout is None:
                 timeout = timeouts[option] = _base_get(self, option)
         if not writing and not self._green_recv_waited:
-            if _base_get(self, _TYPE) in _RECV_ONLY_WAITS:
+            hint = self._green_recv_hint
+            if hint is None:
+                hint = _base_get(self, _TYPE) in _RECV_ONLY_WAITS
+                object.__setattr__(self, "_green_recv_hint", hint)
+            if hint:
                 object.__setattr__(self, "_green_recv_waited", True)
         return state.wait_turn(writing, attempt, timeout)
 

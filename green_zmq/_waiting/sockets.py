@@ -60,7 +60,7 @@ from .. import _compat
 from .._ints import ENOTSOCK, EVENTS, FD, POLLIN, POLLOUT
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
-from .turns import Turn, deadline_after, park, wake, wake_in_hub
+from .turns import Turn, park, wake, wake_in_hub
 
 if TYPE_CHECKING:
     from .polling import Interest
@@ -388,7 +388,8 @@ class SocketWaiting:
         blocking pyzmq does for RCVTIMEO/SNDTIMEO.
         """
         self._check_thread()
-        deadline = deadline_after(timeout_ms)
+        # deadline_after, inlined: this is every wait's path.
+        deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
         turn = Turn()
         queue = self._writers if writing else self._readers
         queue.append(turn)
@@ -396,7 +397,8 @@ class SocketWaiting:
             self.senders += 1
         else:
             self.receivers += 1
-        self._update_contended()
+        if self._interests:
+            self._update_contended()
         self._enter()
         # Failed attempts in a row: the caller's has just failed (or others
         # are ahead of us, and then this does not matter until our turn).
@@ -444,7 +446,8 @@ class SocketWaiting:
                 self.senders -= 1
             else:
                 self.receivers -= 1
-            self._update_contended()
+            if self._interests:
+                self._update_contended()
             self._leave()
 
     # -- poller interests ----------------------------------------------------

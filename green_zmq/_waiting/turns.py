@@ -67,10 +67,10 @@ def park(
         turn.woken = False
         return
     hub = registry.hub
-    loop = hub.loop
     waiter = turn.waiter = Waiter(hub)
     timer = None
     if deadline is not None:
+        loop = hub.loop
         remaining = deadline - monotonic()
         if remaining <= 0:
             if not go_round:
