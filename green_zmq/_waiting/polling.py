@@ -21,6 +21,7 @@ sockets cost nothing. Lifecycle of a registration::
 from __future__ import annotations
 
 import select
+import sys
 from typing import Any
 
 import zmq
@@ -37,6 +38,11 @@ __all__ = ["Interest", "PollWaiting"]
 
 _epoll = get_original("select", "epoll")
 _FD_READABLE = select.EPOLLIN
+
+# See PollWaiting.checked: a set of this many keys or fewer, in a table no
+# bigger than it needs, is walked in a few steps.
+_FEW_KEYS = 8
+_SMALL_SET = sys.getsizeof(set(range(_FEW_KEYS)))
 
 
 def _add_fd(signalled: Any, fd: int) -> None:
@@ -242,6 +248,12 @@ class PollWaiting:
             for key in looked_at:
                 if key not in found:
                     dirty.discard(key)
+            if len(dirty) < _FEW_KEYS and sys.getsizeof(dirty) > _SMALL_SET:
+                # A set keeps its table when it shrinks, and walking it costs
+                # the table's size: once 10,000 registrations were dirty
+                # together (the first poll), every later poll would pay
+                # 10,000 steps. A copy has a table of its own size.
+                self.dirty = set(dirty)
         contended = self.registry.contended
         if contended:
             mine = self._states
