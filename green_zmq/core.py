@@ -198,6 +198,7 @@ class Socket(zmq.Socket):
         if flags.__class__ is not int:
             flags = int_flags(flags)
         state = self._green_state
+        tried = True
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
             if flags & _NOBLOCK:
@@ -219,9 +220,14 @@ class Socket(zmq.Socket):
             else:
                 state.after_op()
                 return result
+        else:
+            # Others queue ahead: no call made, so no FD edge drained.
+            tried = False
         # partial, not a lambda: a closure would cost this hot function a
         # cell per captured name on every call, waiting or not.
-        return self._wait_turn(True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track))
+        return self._wait_turn(
+            True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), tried
+        )
 
     def send_multipart(  # type: ignore[override]
         self,
@@ -289,6 +295,7 @@ class Socket(zmq.Socket):
         if flags.__class__ is not int:
             flags = int_flags(flags)
         state = self._green_state
+        tried = True
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
                 return _base_recv(self, flags, copy, track)
@@ -322,7 +329,11 @@ class Socket(zmq.Socket):
             else:
                 state.after_op()
                 return result
-        return self._wait_turn(False, partial(_base_recv, self, flags | _NOBLOCK, copy, track))
+        else:
+            tried = False
+        return self._wait_turn(
+            False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), tried
+        )
 
     def recv_multipart(  # type: ignore[override]
         self, flags: int = 0, copy: bool = True, track: bool = False
@@ -372,6 +383,7 @@ class Socket(zmq.Socket):
         drive every waiting scenario through all three.
         """
         state = self._green_state
+        tried = True
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
                 return attempt(flags)
@@ -392,9 +404,11 @@ class Socket(zmq.Socket):
             else:
                 state.after_op()
                 return result
-        return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK))
+        else:
+            tried = False
+        return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK), tried)
 
-    def _wait_turn(self, writing: bool, attempt: Callable[[], Any]) -> Any:
+    def _wait_turn(self, writing: bool, attempt: Callable[[], Any], tried: bool) -> Any:
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
         state = self._green_state
@@ -418,7 +432,7 @@ class Socket(zmq.Socket):
                 object.__setattr__(self, "_green_recv_hint", hint)
             if hint:
                 object.__setattr__(self, "_green_recv_waited", True)
-        return state.wait_turn(writing, attempt, timeout)
+        return state.wait_turn(writing, attempt, timeout, tried)
 
     # -- options, endpoints and lifetime ---------------------------------------
 

@@ -379,13 +379,15 @@ class SocketWaiting:
 
     # -- turns ---------------------------------------------------------------
 
-    def wait_turn(self, writing: bool, attempt: Callable[[], Any], timeout_ms: int) -> Any:
+    def wait_turn(
+        self, writing: bool, attempt: Callable[[], Any], timeout_ms: int, tried: bool = True
+    ) -> Any:
         """Queue in one direction and run ``attempt`` (a NOBLOCK call) when it can succeed.
 
-        The caller has just tried ``attempt`` and got ``zmq.Again``, or did
-        not try because others queue ahead. ``timeout_ms`` < 0 waits
-        forever, otherwise ``zmq.Again`` is raised after that long, as
-        blocking pyzmq does for RCVTIMEO/SNDTIMEO.
+        The caller has just tried ``attempt`` and got ``zmq.Again``
+        (``tried``), or did not try because others queue ahead.
+        ``timeout_ms`` < 0 waits forever, otherwise ``zmq.Again`` is raised
+        after that long, as blocking pyzmq does for RCVTIMEO/SNDTIMEO.
         """
         self._check_thread()
         # deadline_after, inlined: this is every wait's path.
@@ -403,13 +405,18 @@ class SocketWaiting:
         # Failed attempts in a row: the caller's has just failed (or others
         # are ahead of us, and then this does not matter until our turn).
         futile = 1
+        # Did a call of ours drain the FD since the last re-check?
+        drained = tried
         try:
             while True:
                 # A call that failed with EAGAIN has just processed libzmq's
                 # commands, so our own readiness cannot hide; but it drained
                 # the FD, and others' readiness may now show only in EVENTS.
-                if self.waiting > 1:
+                # A caller that queued behind others made no call: whoever
+                # made the last one re-checked after it.
+                if drained and self.waiting > 1:
                     self.after_op()
+                drained = True
                 if turn.woken and queue[0] is turn:
                     # EVENTS shows our direction ready, yet our call has just
                     # failed: on this socket readiness is not about our call
