@@ -12,8 +12,6 @@ docs/reliability.md quotes those of the last full-size run.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +23,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "stress"))
 
 import stress_mode  # noqa: E402
+from figures_report import FiguresReport  # noqa: E402
 from netns import Network, NetworkUnavailable  # noqa: E402
 
-_figures: dict[str, dict[str, Any]] = {}
+_report = FiguresReport("multi-host figures", "GREEN_ZMQ_HOSTS_REPORT")
+figures = _report.fixture()
 
 
 def _named(config: pytest.Config) -> bool:
@@ -67,25 +67,5 @@ def network_of() -> Iterator[Any]:
         network.close()
 
 
-@pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """A dict the test fills with the figures it wants reported."""
-    recorded: dict[str, Any] = {}
-    yield recorded
-    if recorded:
-        _figures[request.node.nodeid] = recorded
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _figures:
-        return
-    mode = "long" if stress_mode.LONG else "short"
-    terminalreporter.section(f"multi-host figures ({mode} run)")
-    for test, values in _figures.items():
-        terminalreporter.write_line(test)
-        for name, value in values.items():
-            terminalreporter.write_line(f"    {name}: {value}")
-    path = os.environ.get("GREEN_ZMQ_HOSTS_REPORT")
-    if path:
-        with open(path, "w") as report:
-            json.dump({"mode": mode, "figures": _figures}, report, indent=2, sort_keys=True)
+    _report.summary(terminalreporter)
