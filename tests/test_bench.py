@@ -385,3 +385,26 @@ def test_a_once_workload_runs_in_the_first_repeat_only() -> None:
 
 def test_green_zmq_is_the_package_measured() -> None:
     assert runtimes.IMPLEMENTATIONS["green_zmq"][1] == green_zmq.__name__
+
+
+def test_waiters_time_the_message_phase_not_the_waiters_ending(monkeypatch) -> None:
+    # Each waiter lingers after its STOP: work per waiter, which a rate per
+    # message must not count.
+    import gevent
+
+    linger = 0.3
+    taken = workloads._taken
+
+    def lingering(got: bytes, into: list[int], phase: workloads.Phase) -> bool:
+        more = taken(got, into, phase)
+        if not more:
+            gevent.sleep(linger)
+        return more
+
+    monkeypatch.setattr(workloads, "_taken", lingering)
+    rt = runtimes.GreenRuntime("green_zmq", green_zmq)
+    try:
+        workloads.waiters(rt, 300, count=3)
+    finally:
+        rt.close()
+    assert 0 < rt.elapsed < linger
