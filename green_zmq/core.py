@@ -411,6 +411,7 @@ class Socket(zmq.Socket):
     def _wait_turn(self, writing: bool, attempt: Callable[[], Any], tried: bool) -> Any:
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
+        # _state(), inlined for the common case: this is every wait's path.
         state = self._green_state
         if state is None or state.closed:
             state = self._state()

@@ -9,6 +9,7 @@ import gevent
 import pytest
 
 import green_zmq as zmq
+from green_zmq._waiting import registry
 from green_zmq._waiting.registry import hub_waiting
 from helpers import pair, run_python, spawn_parked, wait_until_parked
 
@@ -76,8 +77,8 @@ def test_the_spin_never_keeps_the_loop_alive(ctx):
 # lands within it even on a loaded machine, short enough that the waits which
 # must outlast it stay quick.
 _WINDOW = 0.1
-_CREDIT = 8
-_PROBE = 16
+_CREDIT = registry._SPIN_CREDIT
+_PROBE = registry._SPIN_PROBE
 
 
 def _one_long_wait(a, b) -> bool:

@@ -1030,6 +1030,10 @@ for _clients, _n, _default in ((10, 20_000, False), (100, 20_000, True),
     )
 
 
+# Round trips of poll-many-N before the timed ones.
+_POLL_WARMUP = 10
+
+
 def poll_many(rt: Runtime, n: int, idle_sockets: int) -> None:
     """``idle_sockets`` registered sockets that never become ready, and one
     REP over tcp whose requests come one at a time, so every poll waits and wakes."""
@@ -1058,10 +1062,6 @@ def poll_many(rt: Runtime, n: int, idle_sockets: int) -> None:
     rounds(_POLL_WARMUP)
     rt.elapsed = timed_before
     rounds(n)
-
-
-# Round trips of poll-many-N before the timed ones.
-_POLL_WARMUP = 10
 
 
 # Plain pollers rebuild their list of 10,000 sockets at every poll (zmq.green
