@@ -36,6 +36,7 @@ __all__ = [
     "REP",
     "REQ",
     "ROUTER",
+    "ROUTER_MANDATORY",
     "SNDMORE",
     "SNDTIMEO",
     "STREAM",
@@ -60,6 +61,7 @@ RCVTIMEO = int(zmq.RCVTIMEO)
 REP = int(zmq.REP)
 REQ = int(zmq.REQ)
 ROUTER = int(zmq.ROUTER)
+ROUTER_MANDATORY = int(zmq.ROUTER_MANDATORY)
 SNDMORE = int(zmq.SNDMORE)
 SNDTIMEO = int(zmq.SNDTIMEO)
 TYPE = int(zmq.TYPE)

@@ -28,9 +28,13 @@ from ._ints import (
     NOBLOCK as _NOBLOCK,
     PAIR as _PAIR,
     POLLIN as _POLLIN,
+    POLLOUT as _POLLOUT,
     PULL as _PULL,
     RCVTIMEO as _RCVTIMEO,
+    REP as _REP,
+    REQ as _REQ,
     ROUTER as _ROUTER,
+    ROUTER_MANDATORY as _ROUTER_MANDATORY,
     SNDMORE as _SNDMORE,
     SNDTIMEO as _SNDTIMEO,
     STREAM as _STREAM,
@@ -62,11 +66,21 @@ _base_recv_into = _Base.recv_into
 _base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
 
-# Socket types whose recv can fail only with EAGAIN while the socket is open
-# (no EFSM as for REQ/REP, no ENOTSUP as for PUB/PUSH): on these alone a recv
-# may ask EVENTS instead of trying, since a missing POLLIN then proves that
-# the call would wait (see Socket.recv).
-_RECV_ONLY_WAITS = frozenset({_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM})
+# Where recv may ask EVENTS instead of trying: by socket type, the EVENTS
+# bits that prove a recv would not wait (see Socket.recv and
+# design.md, "When recv asks EVENTS first"). A failed NOBLOCK recv costs
+# pyzmq an exception, more than twice the price of reading EVENTS.
+# Types whose recv can fail only with EAGAIN while the socket is open wait
+# exactly when POLLIN is missing. A REP can also fail with EFSM, but only in
+# its sending state, and there (unless ROUTER_MANDATORY is set, see
+# _recv_mask) it always has POLLOUT, which it never has while it receives.
+# A REQ fails with EFSM in its sending state, which lacks POLLOUT when no
+# pipe has room; so it asks EVENTS only while a request it sent is known to
+# be unanswered (_REQUEST_SENT, see Socket._request_sent). PUB and PUSH raise
+# ENOTSUP: their recv must always try, for the error.
+_RECV_MASKS = dict.fromkeys((_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM), _POLLIN)
+_RECV_MASKS[_REP] = _POLLIN | _POLLOUT
+_REQUEST_SENT = _POLLIN | _POLLOUT
 
 
 def _rechecking(name: str) -> Callable[..., Any]:
@@ -149,11 +163,13 @@ class Socket(zmq.Socket):
     # once the libzmq socket may have another Python object (a shadow, or
     # anyone we handed its address to), which could set them behind our back.
     _green_timeouts: dict[int, int] | None = None
-    # Did the last blocking recv have to wait? (See recv.)
-    _green_recv_waited = False
-    # May recv ask EVENTS instead of trying (the type is in _RECV_ONLY_WAITS)?
-    # Read at the first wait: an option read costs about a microsecond.
-    _green_recv_hint: bool | None = None
+    # If the last blocking recv had to wait, the EVENTS bits that prove the
+    # next one would not (see recv); 0 otherwise.
+    _green_recv_waited = 0
+    # This socket's bits of _RECV_MASKS, 0 if recv must always try; read at
+    # the first wait (see _recv_mask), since an option read costs about a
+    # microsecond.
+    _green_recv_hint: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -201,12 +217,15 @@ class Socket(zmq.Socket):
         tried = True
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
-            if flags & _NOBLOCK:
-                return _base_send(self, data, flags, copy, track)
             try:
-                return _base_send(self, data, flags | _NOBLOCK, copy, track)
+                result = _base_send(self, data, flags | _NOBLOCK, copy, track)
             except zmq.Again:
-                pass
+                if flags & _NOBLOCK:
+                    raise
+            else:
+                if state is not None and state.kind == _REQ:
+                    self._request_sent(flags)
+                return result
         elif flags & _NOBLOCK:
             try:
                 return _base_send(self, data, flags, copy, track)
@@ -270,6 +289,9 @@ class Socket(zmq.Socket):
         for part in head[1:]:
             self._send_rest(part, more, copy, track)
         result = self._send_rest(last, flags, copy, track)
+        state = self._green_state
+        if state is not None and state.kind == _REQ:
+            self._request_sent(flags)
         self._after_op()
         return green_tracker(result) if track else result
 
@@ -287,6 +309,15 @@ class Socket(zmq.Socket):
         if state is not None and state.waiting:
             state.after_op()
 
+    def _request_sent(self, flags: int) -> None:
+        # A REQ that sent the last frame of a request is in its receiving
+        # state until a recv takes the reply: until then its recv may ask
+        # EVENTS (see _RECV_MASKS). Only this object's calls are seen, so
+        # not if another object may share the libzmq socket; and every recv
+        # through this object clears the mark (see recv_bypassed).
+        if not flags & _SNDMORE and self._green_timeouts is not None:
+            object.__setattr__(self, "_green_recv_waited", _REQUEST_SENT)
+
     # -- receiving -----------------------------------------------------------
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
@@ -297,31 +328,37 @@ class Socket(zmq.Socket):
         state = self._green_state
         tried = True
         if state is None or not state.waiting:
-            if flags & _NOBLOCK:
-                return _base_recv(self, flags, copy, track)
-            # A failed NOBLOCK recv costs pyzmq an exception, several times
-            # the price of reading EVENTS; where the last recv had to wait
-            # (request/reply, ping-pong) ask EVENTS first. The hint clears as
-            # soon as the socket is found ready, so a stream keeps one call.
-            # Only where a recv can fail with nothing but EAGAIN: elsewhere
-            # the call must be made, for the error it raises (EFSM, ENOTSUP).
-            if not self._green_recv_waited:
+            # A failed NOBLOCK recv costs pyzmq an exception, more than
+            # twice the price of reading EVENTS; where the last recv had to
+            # wait (request/reply, ping-pong) ask EVENTS first, on the socket
+            # types where EVENTS can prove that the call would wait
+            # (_RECV_MASKS). The hint clears as soon as EVENTS shows a bit of
+            # the mask, so a stream keeps one call per message, and a call
+            # that fails at once (a REP in its sending state) is made.
+            waited = self._green_recv_waited
+            if not waited:
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
-                    pass
-            elif _base_get(self, _EVENTS) & _POLLIN:
-                object.__setattr__(self, "_green_recv_waited", False)
+                    if flags & _NOBLOCK:
+                        raise
+            elif flags & _NOBLOCK:
+                object.__setattr__(self, "_green_recv_waited", 0)
+                return _base_recv(self, flags, copy, track)
+            elif _base_get(self, _EVENTS) & waited:
+                object.__setattr__(self, "_green_recv_waited", 0)
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
                     pass
         elif flags & _NOBLOCK:
+            recv_bypassed(self)
             try:
                 return _base_recv(self, flags, copy, track)
             finally:
                 state.after_op()
         elif not state.receivers:
+            recv_bypassed(self)
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
             except zmq.Again:
@@ -382,6 +419,8 @@ class Socket(zmq.Socket):
         ``send`` and ``recv`` inline this decision tree for speed; the tests
         drive every waiting scenario through all three.
         """
+        if not writing:
+            recv_bypassed(self)
         state = self._green_state
         tried = True
         if state is None or not state.waiting:
@@ -426,14 +465,30 @@ class Socket(zmq.Socket):
             timeout = timeouts.get(option)
             if timeout is None:
                 timeout = timeouts[option] = _base_get(self, option)
-        if not writing and not self._green_recv_waited:
+        if writing:
+            pass
+        elif state.kind == _REQ:
+            # This recv takes the reply (or times out): no longer known to be due.
+            object.__setattr__(self, "_green_recv_waited", 0)
+        elif not self._green_recv_waited:
             hint = self._green_recv_hint
             if hint is None:
-                hint = _base_get(self, _TYPE) in _RECV_ONLY_WAITS
-                object.__setattr__(self, "_green_recv_hint", hint)
+                hint = self._recv_mask()
             if hint:
-                object.__setattr__(self, "_green_recv_waited", True)
+                object.__setattr__(self, "_green_recv_waited", hint)
         return state.wait_turn(writing, attempt, timeout, tried)
+
+    def _recv_mask(self) -> int:
+        """Find and keep this socket's bits of _RECV_MASKS (0 if recv must try)."""
+        kind = _base_get(self, _TYPE)
+        mask = _RECV_MASKS.get(kind, 0)
+        if kind == _REP and self._green_timeouts is None:
+            # Another object may share the libzmq socket and set
+            # ROUTER_MANDATORY, which libzmq will not let us read back.
+            mask = 0
+        object.__setattr__(self, "_green_recv_hint", mask)
+        object.__setattr__(self, "_green_recv_waited", 0)
+        return mask
 
     # -- options, endpoints and lifetime ---------------------------------------
 
@@ -466,6 +521,10 @@ class Socket(zmq.Socket):
             state = self._green_state
             if state is not None and state.waiting:
                 state.after_op()
+        if option == _ROUTER_MANDATORY and self._recv_mask() & _POLLOUT:
+            # A REP with ROUTER_MANDATORY may lack POLLOUT in its sending
+            # state, where recv raises EFSM: its recv must try from now on.
+            object.__setattr__(self, "_green_recv_hint", 0)
 
     # As for getsockopt; setting options as attributes goes through set().
     setsockopt = set
@@ -484,9 +543,12 @@ class Socket(zmq.Socket):
         """The address of the libzmq socket, as :attr:`zmq.Socket.underlying`.
 
         Whoever asks may make a second Python object of it (a shadow) and set
-        timeouts through that, so from then on they are read at every wait.
+        options through that, so from then on timeouts are read at every
+        wait, and a REP's recv no longer trusts EVENTS (see _recv_mask).
         """
         object.__setattr__(self, "_green_timeouts", None)
+        object.__setattr__(self, "_green_recv_hint", None)
+        object.__setattr__(self, "_green_recv_waited", 0)
         return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
@@ -513,6 +575,18 @@ class Socket(zmq.Socket):
         super().close(linger)
         if state is not None and self._closed:
             state.close()
+
+
+def recv_bypassed(socket: Any) -> None:
+    """A recv on ``socket`` went around the EVENTS hint: forget the hint.
+
+    A REQ's hint says that a reply is due (see Socket._request_sent); after
+    a recv that did not look at it (NOBLOCK, one made while others wait,
+    ``recv_into``, or a proxy's own Cython-level calls) that may no longer
+    be true.
+    """
+    if getattr(socket, "_green_recv_waited", 0):
+        object.__setattr__(socket, "_green_recv_waited", 0)
 
 
 # Context.term runs in an OS thread of its own, started unpatched.

@@ -66,6 +66,7 @@ from ._ints import (
     TYPE as _TYPE,
 )
 from ._waiting import backoff, hand_on
+from .core import recv_bypassed
 from .poll import Poller
 
 __all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
@@ -369,6 +370,9 @@ def _run(
     reverse = None if same else _Direction(backend, frontend, capture, out_prefix, swap_ids)
     poller = Poller()
     masks: dict[zmq.Socket, int] = {}
+    # The proxy's recvs go around the sockets' own methods.
+    recv_bypassed(frontend)
+    recv_bypassed(backend)
 
     def want(socket: zmq.Socket, mask: int) -> None:
         if masks.get(socket, 0) != mask:
@@ -428,6 +432,8 @@ def _run(
         for socket in masks:
             if masks[socket]:
                 poller.unregister(socket)
+        recv_bypassed(frontend)
+        recv_bypassed(backend)
 
 
 def _command(control: zmq.Socket, forward: _Direction, reverse: _Direction | None) -> bytes | None:

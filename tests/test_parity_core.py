@@ -359,6 +359,126 @@ def test_recv_on_a_push_socket_after_a_wait_raises_enotsup_as_plain_does(ctx):
     assert raised.value.errno == zmq.ENOTSUP
 
 
+def _until(condition: Callable[[], bool], pause: Callable[[float], Any]) -> None:
+    """Poll ``condition`` (an EVENTS read: it also processes libzmq's commands)."""
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "the pipe never went"
+        pause(0.001)
+
+
+def _take_by_recv(module: Any, req: Any) -> bytes:
+    return req.recv()
+
+
+def _take_noblock(module: Any, req: Any) -> bytes:
+    assert req.poll(5000, module.POLLIN)
+    return req.recv(module.NOBLOCK)
+
+
+def _take_into(module: Any, req: Any) -> bytes:
+    assert req.poll(5000, module.POLLIN)
+    buffer = bytearray(16)
+    return bytes(buffer[: req.recv_into(buffer)])
+
+
+def _take_by_shadow(module: Any, req: Any) -> bytes:
+    return type(req).shadow(req.underlying).recv()
+
+
+_TAKERS = {
+    "recv": _take_by_recv,
+    "NOBLOCK recv": _take_noblock,
+    "recv_into": _take_into,
+    "a shadow's recv": _take_by_shadow,
+}
+
+
+def _efsm_with_no_pipe_left(
+    module: Any,
+    context: Any,
+    take: Callable[..., bytes],
+    pause: Any,
+    spawn: Callable[..., Any] | None = None,
+) -> int:
+    # A REQ whose reply was taken is in its sending state; once its only
+    # pipe is gone its EVENTS are 0, as while it waits for a reply. recv
+    # must still fail at once with EFSM, however the reply was taken.
+    req = context.socket(module.REQ)
+    rep = context.socket(module.REP)
+    req.linger = rep.linger = 0
+    address = f"inproc://no-pipe-{id(req)}"
+    req.bind(address)
+    rep.connect(address)
+    req.send(b"ask")
+    if spawn is None:
+        assert rep.recv() == b"ask"
+        rep.send(b"answer")
+        assert take(module, req) == b"answer"
+    else:
+        # The reply comes while the REQ's recv waits for it.
+        replier = spawn(lambda: rep.send(rep.recv()))
+        assert take(module, req) == b"ask"
+        replier()
+    rep.close()
+    _until(lambda: not req.get(module.EVENTS) & module.POLLOUT, pause)
+    req.rcvtimeo = 2000
+    start = time.monotonic()
+    with pytest.raises(module.ZMQError) as raised:
+        req.recv()
+    assert time.monotonic() - start < 0.5, "waited instead of failing"
+    return raised.value.errno
+
+
+@pytest.mark.parametrize("take", list(_TAKERS))
+def test_req_recv_in_its_sending_state_without_a_pipe_raises_efsm_as_plain_does(
+    ctx, plain_ctx, take
+):
+    taker = _TAKERS[take]
+    plain = in_thread(lambda: _efsm_with_no_pipe_left(plain_zmq, plain_ctx, taker, time.sleep))
+    green = _efsm_with_no_pipe_left(zmq, ctx, taker, gevent.sleep)
+    assert green == plain == zmq.EFSM
+
+
+def test_req_recv_after_a_recv_that_waited_without_a_pipe_raises_efsm_as_plain_does(
+    ctx, plain_ctx
+):
+    plain = in_thread(
+        lambda: _efsm_with_no_pipe_left(
+            plain_zmq, plain_ctx, _take_by_recv, time.sleep, _thread_spawn
+        )
+    )
+    green = _efsm_with_no_pipe_left(zmq, ctx, _take_by_recv, gevent.sleep, _greenlet_spawn)
+    assert green == plain == zmq.EFSM
+
+
+def test_rep_recv_in_its_sending_state_without_a_pipe_raises_efsm_as_plain_does(ctx, plain_ctx):
+    # A REP whose recv had to wait asks EVENTS first next time; in its
+    # sending state, its requester gone, recv must still fail at once.
+    def scenario(module: Any, context: Any, spawn: Callable[..., Any]) -> int:
+        rep, req = plain_pair(context, module.REP, module.REQ)
+        got: list[bytes] = []
+        reader = spawn(lambda: got.append(rep.recv()))  # waits for the request
+        req.send(b"ask")
+        reader()
+        assert got == [b"ask"]
+        req.close()
+        rep.rcvtimeo = 2000
+        start = time.monotonic()
+        with pytest.raises(module.ZMQError) as raised:
+            rep.recv()
+        assert time.monotonic() - start < 0.5, "waited instead of failing"
+        return raised.value.errno
+
+    def green_spawn(function: Callable[[], Any]) -> Callable[[], Any]:
+        greenlet = spawn_parked(function)
+        return lambda: greenlet.get(timeout=5)
+
+    plain = in_thread(lambda: scenario(plain_zmq, plain_ctx, _thread_spawn))
+    green = scenario(zmq, ctx, green_spawn)
+    assert green == plain == zmq.EFSM
+
+
 # -- 7. an empty poller returns at once -------------------------------------------
 
 

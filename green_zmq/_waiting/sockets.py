@@ -57,7 +57,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from .. import _compat
-from .._ints import ENOTSOCK, EVENTS, FD, POLLIN, POLLOUT
+from .._ints import ENOTSOCK, EVENTS, FD, POLLIN, POLLOUT, TYPE
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
 from .turns import Turn, park, wake, wake_in_hub
@@ -226,6 +226,7 @@ class SocketWaiting:
         "_zsock",
         "_origin",
         "fd",
+        "kind",
         "hub",
         "registry",
         "_watcher",
@@ -252,6 +253,8 @@ class SocketWaiting:
         # found under this address is still its socket's (see stale).
         self._origin = None if origin is None else weakref.ref(origin)
         self.fd: int = _getsockopt(self._zsock, FD)
+        # The socket type, for the wrappers' hot paths (see core.Socket.send).
+        self.kind: int = _getsockopt(self._zsock, TYPE)
         self.hub = hub
         self.registry: HubWaiting = hub_waiting(hub)
         self._watcher = hub.loop.io(self.fd, 1)
