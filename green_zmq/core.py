@@ -73,7 +73,7 @@ _sugar_send = zmq.Socket.send
 # Types whose recv can fail only with EAGAIN while the socket is open wait
 # exactly when POLLIN is missing. A REP can also fail with EFSM, but only in
 # its sending state, and there (unless ROUTER_MANDATORY is set, see
-# _recv_mask) it always has POLLOUT, which it never has while it receives.
+# Socket.set) it always has POLLOUT, which it never has while it receives.
 # A REQ fails with EFSM in its sending state, which lacks POLLOUT when no
 # pipe has room; so it asks EVENTS only while a request it sent is known to
 # be unanswered (_REQUEST_SENT, see Socket._request_sent). PUB and PUSH raise
@@ -166,9 +166,8 @@ class Socket(zmq.Socket):
     # If the last blocking recv had to wait, the EVENTS bits that prove the
     # next one would not (see recv); 0 otherwise.
     _green_recv_waited = 0
-    # This socket's bits of _RECV_MASKS, 0 if recv must always try; read at
-    # the first wait (see _recv_mask), since an option read costs about a
-    # microsecond.
+    # This socket's bits of _RECV_MASKS, 0 if recv must always try; found at
+    # the first wait (see _wait_turn).
     _green_recv_hint: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -465,30 +464,23 @@ class Socket(zmq.Socket):
             timeout = timeouts.get(option)
             if timeout is None:
                 timeout = timeouts[option] = _base_get(self, option)
-        if writing:
-            pass
-        elif state.kind == _REQ:
-            # This recv takes the reply (or times out): no longer known to be due.
-            object.__setattr__(self, "_green_recv_waited", 0)
-        elif not self._green_recv_waited:
-            hint = self._green_recv_hint
-            if hint is None:
-                hint = self._recv_mask()
-            if hint:
-                object.__setattr__(self, "_green_recv_waited", hint)
+        if not writing:
+            kind = state.kind
+            if kind == _REQ:
+                # This recv takes the reply (or times out): no longer known to be due.
+                object.__setattr__(self, "_green_recv_waited", 0)
+            elif not self._green_recv_waited:
+                hint = self._green_recv_hint
+                if hint is None:
+                    hint = _RECV_MASKS.get(kind, 0)
+                    if kind == _REP and self._green_timeouts is None:
+                        # Another object may share the libzmq socket and set
+                        # ROUTER_MANDATORY, which libzmq will not let us read back.
+                        hint = 0
+                    object.__setattr__(self, "_green_recv_hint", hint)
+                if hint:
+                    object.__setattr__(self, "_green_recv_waited", hint)
         return state.wait_turn(writing, attempt, timeout, tried)
-
-    def _recv_mask(self) -> int:
-        """Find and keep this socket's bits of _RECV_MASKS (0 if recv must try)."""
-        kind = _base_get(self, _TYPE)
-        mask = _RECV_MASKS.get(kind, 0)
-        if kind == _REP and self._green_timeouts is None:
-            # Another object may share the libzmq socket and set
-            # ROUTER_MANDATORY, which libzmq will not let us read back.
-            mask = 0
-        object.__setattr__(self, "_green_recv_hint", mask)
-        object.__setattr__(self, "_green_recv_waited", 0)
-        return mask
 
     # -- options, endpoints and lifetime ---------------------------------------
 
@@ -521,10 +513,11 @@ class Socket(zmq.Socket):
             state = self._green_state
             if state is not None and state.waiting:
                 state.after_op()
-        if option == _ROUTER_MANDATORY and self._recv_mask() & _POLLOUT:
+        if option == _ROUTER_MANDATORY and _base_get(self, _TYPE) == _REP:
             # A REP with ROUTER_MANDATORY may lack POLLOUT in its sending
             # state, where recv raises EFSM: its recv must try from now on.
             object.__setattr__(self, "_green_recv_hint", 0)
+            object.__setattr__(self, "_green_recv_waited", 0)
 
     # As for getsockopt; setting options as attributes goes through set().
     setsockopt = set
@@ -543,8 +536,9 @@ class Socket(zmq.Socket):
         """The address of the libzmq socket, as :attr:`zmq.Socket.underlying`.
 
         Whoever asks may make a second Python object of it (a shadow) and set
-        options through that, so from then on timeouts are read at every
-        wait, and a REP's recv no longer trusts EVENTS (see _recv_mask).
+        options through that, or recv through it, so from then on timeouts
+        are read at every wait, and the recv of a REP or REQ no longer asks
+        EVENTS first (see _RECV_MASKS).
         """
         object.__setattr__(self, "_green_timeouts", None)
         object.__setattr__(self, "_green_recv_hint", None)

@@ -305,18 +305,23 @@ def test_a_timed_wait_lasts_its_timeout_after_the_thread_was_busy(ctx, busy, wai
 # -- 6. a recv in the wrong state fails at once, as in plain pyzmq ------------------
 
 
+def _recv_fails_at_once(module: Any, socket: Any) -> int:
+    """The errno of a recv that must fail at once (it gets 2 s before EAGAIN)."""
+    socket.rcvtimeo = 2000
+    start = time.monotonic()
+    with pytest.raises(module.ZMQError) as raised:
+        socket.recv()
+    assert time.monotonic() - start < 0.5, "waited instead of failing"
+    return raised.value.errno
+
+
 def _efsm_after_a_waited_recv(module: Any, context: Any, spawn: Callable[..., Any]) -> int:
     req, rep = plain_pair(context, module.REQ, module.REP)
     req.send(b"ask")
     replier = spawn(lambda: (rep.recv(), rep.send(b"answer")))
     assert req.recv() == b"answer"  # had to wait for it
     replier()
-    req.rcvtimeo = 2000
-    start = time.monotonic()
-    with pytest.raises(module.ZMQError) as raised:
-        req.recv()
-    assert time.monotonic() - start < 0.5, "waited instead of failing"
-    return raised.value.errno
+    return _recv_fails_at_once(module, req)
 
 
 def _thread_spawn(function: Callable[[], Any]) -> Callable[[], Any]:
@@ -422,12 +427,7 @@ def _efsm_with_no_pipe_left(
         replier()
     rep.close()
     _until(lambda: not req.get(module.EVENTS) & module.POLLOUT, pause)
-    req.rcvtimeo = 2000
-    start = time.monotonic()
-    with pytest.raises(module.ZMQError) as raised:
-        req.recv()
-    assert time.monotonic() - start < 0.5, "waited instead of failing"
-    return raised.value.errno
+    return _recv_fails_at_once(module, req)
 
 
 @pytest.mark.parametrize("take", list(_TAKERS))
@@ -463,12 +463,7 @@ def test_rep_recv_in_its_sending_state_without_a_pipe_raises_efsm_as_plain_does(
         reader()
         assert got == [b"ask"]
         req.close()
-        rep.rcvtimeo = 2000
-        start = time.monotonic()
-        with pytest.raises(module.ZMQError) as raised:
-            rep.recv()
-        assert time.monotonic() - start < 0.5, "waited instead of failing"
-        return raised.value.errno
+        return _recv_fails_at_once(module, rep)
 
     def green_spawn(function: Callable[[], Any]) -> Callable[[], Any]:
         greenlet = spawn_parked(function)
