@@ -222,8 +222,14 @@ class Socket(zmq.Socket):
                 if flags & _NOBLOCK:
                     raise
             else:
-                if state is not None and state.kind == _REQ:
-                    self._request_sent(flags)
+                # Socket._request_sent, inlined: this is the hot path.
+                if (
+                    state is not None
+                    and state.kind == _REQ
+                    and not flags & _SNDMORE
+                    and self._green_timeouts is not None
+                ):
+                    object.__setattr__(self, "_green_recv_waited", _REQUEST_SENT)
                 return result
         elif flags & _NOBLOCK:
             try:
@@ -351,13 +357,16 @@ class Socket(zmq.Socket):
                 except zmq.Again:
                     pass
         elif flags & _NOBLOCK:
-            recv_bypassed(self)
+            # recv_bypassed, inlined (as below): a recv around the hint.
+            if self._green_recv_waited:
+                object.__setattr__(self, "_green_recv_waited", 0)
             try:
                 return _base_recv(self, flags, copy, track)
             finally:
                 state.after_op()
         elif not state.receivers:
-            recv_bypassed(self)
+            if self._green_recv_waited:
+                object.__setattr__(self, "_green_recv_waited", 0)
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
             except zmq.Again:

@@ -110,10 +110,11 @@ class Poller(zmq.Poller):
             ms = int(timeout)
             if ms > _INT_MAX:
                 raise OverflowError("value too large to convert to int")
-        deadline = deadline_after(ms)
         ready = self._ready_now(False)
         if ready or ms == 0 or not self.sockets:
             return ready
+        # Timed from here: the check above only makes the wait longer.
+        deadline = deadline_after(ms)
         waiting = self._waiting
         while True:
             if not waiting.wait(deadline):
@@ -126,10 +127,9 @@ class Poller(zmq.Poller):
     def _ready_now(self, woken: bool) -> list[tuple[Any, int]]:
         items = self._to_check()
         waiting = self._waiting
-        keys = [key for key, _ in items]
-        waiting.check_open(keys)
+        waiting.check_open(items)
         ready = zmq_poll(items, 0) if items else []
-        waiting.checked(keys, ready, woken)
+        waiting.checked(items, ready, woken)
         return ready
 
     def _to_check(self) -> list[tuple[Any, int]]:

@@ -21,7 +21,6 @@ sockets cost nothing. Lifecycle of a registration::
 from __future__ import annotations
 
 import select
-import sys
 from typing import Any
 
 import zmq
@@ -39,10 +38,9 @@ __all__ = ["Interest", "PollWaiting"]
 _epoll = get_original("select", "epoll")
 _FD_READABLE = select.EPOLLIN
 
-# See PollWaiting.checked: a set of this many keys or fewer, in a table no
-# bigger than it needs, is walked in a few steps.
+# See PollWaiting._compact_dirty: a set of fewer keys than this, in a table
+# no bigger than it needs, is walked in a few steps.
 _FEW_KEYS = 8
-_SMALL_SET = sys.getsizeof(set(range(_FEW_KEYS)))
 
 
 def _add_fd(signalled: Any, fd: int) -> None:
@@ -57,30 +55,32 @@ def _add_fd(signalled: Any, fd: int) -> None:
 class Interest:
     """A poller's persistent registration on one socket: which events it wants.
 
-    ``key`` is what the poller registered (it reports results by it).
+    ``key`` is what the poller registered (it reports results by it);
+    ``turns`` is the poller's list of parked poll calls, shared, so that the
+    socket's FD callback tells whether anyone is parked without a call.
     """
 
-    __slots__ = ("poller", "mask", "key")
+    __slots__ = ("poller", "mask", "key", "turns")
 
     def __init__(self, poller: PollWaiting, mask: int, key: Any) -> None:
         self.poller = poller
         self.mask = mask
         self.key = key
-
-    def parked(self) -> bool:
-        return bool(self.poller.turns)
-
-    def turns(self) -> list[Turn]:
-        return self.poller.turns
+        self.turns = poller.turns
 
     def fire(self, hub: Any) -> None:
         self.poller.dirty.add(self.key)
-        for turn in self.poller.turns:
+        for turn in self.turns:
             wake(turn, hub)
 
     def fire_in_hub(self) -> None:
         self.poller.dirty.add(self.key)
-        for turn in list(self.poller.turns):
+        turns = self.turns
+        if len(turns) == 1:
+            wake_in_hub(turns[0])
+            return
+        # A woken greenlet runs at once and may leave or poll again: walk a copy.
+        for turn in list(turns):
             wake_in_hub(turn)
 
     def dormant(self, state: SocketWaiting) -> None:
@@ -94,6 +94,7 @@ class PollWaiting:
     def __init__(self) -> None:
         self.hub = get_hub()
         self.registry = hub_waiting(self.hub)
+        # Parked poll calls. Never rebound: every Interest holds this list.
         self.turns: list[Turn] = []
         self.dirty: set[Any] = set()
         # Socket states whose watcher was stopped while the poller was not
@@ -163,7 +164,10 @@ class PollWaiting:
         if entry is not None:
             state, interest, fd = entry
             state.remove_interest(interest)
+            before = len(self.dirty)
             self.dirty.discard(key)
+            if before >= _FEW_KEYS:
+                self._compact_dirty(before)
             if self._states[state] == 1:
                 del self._states[state]
             else:
@@ -190,8 +194,8 @@ class PollWaiting:
             self._signalled.close()
             self._signalled = None
 
-    def check_open(self, keys: list[Any]) -> None:
-        """Raise as a plain poll of these registrations would not, but should.
+    def check_open(self, items: list[tuple[Any, int]]) -> None:
+        """Raise as a plain poll of these ``(key, events)`` items would not, but should.
 
         In a forked child, :func:`.fork.fork_error` (libzmq would answer
         EINTR forever); for a closed socket, ``ZMQError(ENOTSOCK)``, as a
@@ -200,21 +204,16 @@ class PollWaiting:
         """
         if self.registry.forked:
             raise fork_error()
-        if self._closed_socket(keys):
-            raise zmq.ZMQError(zmq.ENOTSOCK)
-
-    def _closed_socket(self, keys: list[Any]) -> bool:
         sockets = self._sockets
         always = self.always
-        for key in keys:
+        for key, _ in items:
             entry = sockets.get(key)
             if entry is not None:
                 if entry[0].closed:
-                    return True
+                    raise zmq.ZMQError(zmq.ENOTSOCK)
             elif key in always and isinstance(key, zmq.Socket) and key.closed:
                 # Closed before it was registered, so nothing watches it.
-                return True
-        return False
+                raise zmq.ZMQError(zmq.ENOTSOCK)
 
     # -- which registrations to look at ------------------------------------------
 
@@ -234,33 +233,42 @@ class PollWaiting:
                     dirty.update(keys)
         return dirty
 
-    def checked(self, looked_at: list[Any], ready: list[tuple[Any, int]], woken: bool) -> None:
-        """After a ``zmq_poll`` over ``looked_at`` found ``ready``: forget, hand on.
+    def checked(
+        self, looked_at: list[tuple[Any, int]], ready: list[tuple[Any, int]], woken: bool
+    ) -> None:
+        """After a ``zmq_poll`` of the items ``looked_at`` found ``ready``: forget, hand on.
 
         ``zmq_poll`` read EVENTS of every socket it looked at, draining their
         FDs: whoever else waits on them (turns, other pollers, other poll
         calls of this poller) must be re-checked, or loses its wakeup. A
-        poll ``woken`` for nothing feeds the sockets' spin guards.
+        poll ``woken`` for nothing feeds the spin guards of the sockets that
+        woke it (their registrations are the dirty ones).
         """
         dirty = self.dirty
+        sockets = self._sockets
         if dirty:
-            found = {key for key, _ in ready}
-            for key in looked_at:
-                if key not in found:
-                    dirty.discard(key)
-            if len(dirty) < _FEW_KEYS and sys.getsizeof(dirty) > _SMALL_SET:
-                # A set keeps its table when it shrinks, and walking it costs
-                # the table's size: once 10,000 registrations were dirty
-                # together (the first poll), every later poll would pay
-                # 10,000 steps. A copy has a table of its own size.
-                self.dirty = set(dirty)
+            before = len(dirty)
+            if ready:
+                found = {key for key, _ in ready}
+                for key, _ in looked_at:
+                    if key not in found:
+                        dirty.discard(key)
+            else:
+                for key, _ in looked_at:
+                    if key in dirty:
+                        dirty.discard(key)
+                        if woken:
+                            entry = sockets.get(key)
+                            if entry is not None:
+                                entry[0].futile()
+            if before >= _FEW_KEYS:
+                self._compact_dirty(before)
         contended = self.registry.contended
         if contended:
             mine = self._states
             for state in list(contended):
                 if state in mine:
                     state.after_op()
-        sockets = self._sockets
         if ready:
             for key, _ in ready:
                 entry = sockets.get(key)
@@ -271,11 +279,15 @@ class PollWaiting:
             hub = self.hub
             for turn in self.turns:
                 wake(turn, hub)
-        elif woken:
-            for key in looked_at:
-                entry = sockets.get(key)
-                if entry is not None:
-                    entry[0].futile()
+
+    def _compact_dirty(self, before: int) -> None:
+        # A set keeps its table when it shrinks, and walking it costs the
+        # table's size: once 10,000 registrations were dirty together (the
+        # first poll), every later poll would pay 10,000 steps. When it
+        # shrinks below a few keys, a copy gets a table of its own size.
+        dirty = self.dirty
+        if len(dirty) < _FEW_KEYS <= before:
+            self.dirty = set(dirty)
 
     # -- waiting -------------------------------------------------------------
 
@@ -287,21 +299,25 @@ class PollWaiting:
         if get_hub() is not self.hub:
             raise RuntimeError("green_zmq Poller used from a thread other than its own")
         turn = Turn()
-        self.turns.append(turn)
-        if len(self.turns) == 1:
-            for waiter in self._fds.values():
+        turns = self.turns
+        turns.append(turn)
+        fds = self._fds
+        if fds and len(turns) == 1:
+            for waiter in fds.values():
                 waiter.start()
-        for state in self.dormant:
-            state.rearm()
-        self.dormant.clear()
+        dormant = self.dormant
+        if dormant:
+            for state in dormant:
+                state.rearm()
+            dormant.clear()
         try:
             park(turn, registry, deadline)
         except zmq.Again:
             return False
         finally:
-            self.turns.remove(turn)
-            if not self.turns:
-                for waiter in self._fds.values():
+            turns.remove(turn)
+            if fds and not turns:
+                for waiter in fds.values():
                     waiter.stop()
         return True
 

@@ -155,11 +155,6 @@ class HubWaiting:
                 return self.hub.loop.timer(0.0)
         return timer
 
-    def add(self, state: SocketWaiting) -> None:
-        self.waiting.add(state)
-        if self.sweep_timer is None:
-            self.start_sweeper()
-
     def spin(self) -> None:
         """Keep the loop from sleeping for the next ``_spin`` seconds (see set_spin)."""
         if not _spin:

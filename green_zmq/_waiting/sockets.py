@@ -188,10 +188,16 @@ def existing_waiting(socket: zmq.Socket) -> SocketWaiting | None:
 
 
 def hand_on(socket: zmq.Socket) -> None:
-    """After calls that skipped the green overrides (a proxy's burst): re-check for others."""
-    state = existing_waiting(socket)
-    if state is not None:
-        state.hand_on()
+    """After calls that skipped the green overrides (a proxy's burst): re-check for others.
+
+    Only turns, and pollers other than the caller's one, can be owed a
+    wakeup; the caller re-checks for itself.
+    """
+    # existing_waiting, inlined: a busy proxy calls this twice per burst.
+    handle = _handle_of(socket)
+    state = _by_handle.get(handle) if handle else None
+    if state is not None and (state.senders or state.receivers or len(state._interests) > 1):
+        state.after_op()
 
 
 def _forget_all() -> None:
@@ -212,7 +218,7 @@ class SocketWaiting:
       turns queue in a direction (a newcomer queues behind them);
     * :meth:`wait_turn`: take a turn in a direction and run a NOBLOCK call
       when it can succeed;
-    * :meth:`after_op`, :meth:`notify`, :meth:`hand_on`: re-checks after
+    * :meth:`after_op`, :meth:`notify` (and the module's :func:`hand_on`): re-checks after
       calls that may have drained the FD;
     * :meth:`close`: the libzmq socket is gone.
 
@@ -301,15 +307,6 @@ class SocketWaiting:
             if events & interest.mask:
                 interest.fire(hub)
 
-    def hand_on(self) -> None:
-        """After calls that skipped the green overrides (a proxy's burst): re-check for others.
-
-        Only turns, and pollers other than the caller's one, can be owed a
-        wakeup; the caller re-checks for itself.
-        """
-        if self.senders or self.receivers or len(self._interests) > 1:
-            self.after_op()
-
     def got_news(self) -> None:
         """Somebody found this socket ready: its FD wakeups are not spinning."""
         self._idle_fires = 0
@@ -378,7 +375,7 @@ class SocketWaiting:
         """Is any greenlet parked on this socket right now (not just registered)?"""
         if self._readers or self._writers:
             return True
-        return any(interest.parked() for interest in self._interests)
+        return any(interest.turns for interest in self._interests)
 
     # -- turns ---------------------------------------------------------------
 
@@ -392,8 +389,9 @@ class SocketWaiting:
         ``timeout_ms`` < 0 waits forever, otherwise ``zmq.Again`` is raised
         after that long, as blocking pyzmq does for RCVTIMEO/SNDTIMEO.
         """
-        self._check_thread()
-        # deadline_after, inlined: this is every wait's path.
+        # _check_thread and deadline_after, inlined: this is every wait's path.
+        if get_hub() is not self.hub:
+            self._check_thread()
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
         turn = Turn()
         queue = self._writers if writing else self._readers
@@ -537,7 +535,10 @@ class SocketWaiting:
             if self.waiting == 1:
                 watcher.ref = True
         if self.waiting == 1:
-            self.registry.add(self)
+            registry = self.registry
+            registry.waiting.add(self)
+            if registry.sweep_timer is None:
+                registry.start_sweeper()
 
     def _leave(self, recheck: bool = True) -> None:
         self.waiting -= 1
@@ -556,7 +557,7 @@ class SocketWaiting:
         writers = self._writers
         interests = self._interests
         # (A comprehension is a call of its own: skip it when it has nothing to do.)
-        parked = [i for i in interests if i.parked()] if interests else ()
+        parked = [i for i in interests if i.turns] if interests else ()
         if not (readers or writers or parked):
             # Nobody is parked (at most idle pollers are registered). Nobody
             # would drain the FD, and libev would call us on every loop
@@ -609,7 +610,7 @@ class SocketWaiting:
         old = self.registry.sweeps - 1
         heads = [queue[0] for queue in (self._readers, self._writers) if queue]
         for interest in self._interests:
-            heads.extend(interest.turns())
+            heads.extend(interest.turns)
         if not any(_overdue(turn, old) for turn in heads):
             return
         try:
@@ -631,7 +632,7 @@ class SocketWaiting:
             owed.append(self._writers[0])
         for interest in self._interests:
             if events & interest.mask:
-                owed.extend(interest.turns())
+                owed.extend(interest.turns)
         # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
         # socket whose watcher fired since our last look is busy, and what
         # we see is far likelier a message racing our check.
