@@ -76,7 +76,7 @@ _sugar_send = zmq.Socket.send
 # Socket.set) it always has POLLOUT, which it never has while it receives.
 # A REQ fails with EFSM in its sending state, which lacks POLLOUT when no
 # pipe has room; so it asks EVENTS only while a request it sent is known to
-# be unanswered (_REQUEST_SENT, see Socket._request_sent). PUB and PUSH raise
+# be unanswered (_REQUEST_SENT, see Socket._green_request_hint). PUB and PUSH raise
 # ENOTSUP: their recv must always try, for the error.
 _RECV_MASKS = dict.fromkeys((_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM), _POLLIN)
 _RECV_MASKS[_REP] = _POLLIN | _POLLOUT
@@ -169,6 +169,14 @@ class Socket(zmq.Socket):
     # This socket's bits of _RECV_MASKS, 0 if recv must always try; found at
     # the first wait (see _wait_turn).
     _green_recv_hint: int | None = None
+    # A REQ that sent the last frame of a request is in its receiving state
+    # until a recv takes the reply: until then its recv may ask EVENTS (see
+    # _RECV_MASKS). So its sends arm the recv hint with this, _REQUEST_SENT
+    # on a REQ of our own. Only this object's calls are seen, so it stays 0
+    # where another object may share the libzmq socket (a shadow, or once the
+    # address was handed out); and every recv through this object that does
+    # not ask EVENTS clears the mark (see recv_bypassed).
+    _green_request_hint = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -177,7 +185,10 @@ class Socket(zmq.Socket):
         shadow = _compat.is_shadow(self)
         if not shadow:
             object.__setattr__(self, "_green_timeouts", {})
-        object.__setattr__(self, "_green_state", socket_waiting(self, hub, new=not shadow))
+        state = socket_waiting(self, hub, new=not shadow)
+        object.__setattr__(self, "_green_state", state)
+        if not shadow and state.kind == _REQ:
+            object.__setattr__(self, "_green_request_hint", _REQUEST_SENT)
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
     def _state(self) -> SocketWaiting:
@@ -213,7 +224,6 @@ class Socket(zmq.Socket):
         if flags.__class__ is not int:
             flags = int_flags(flags)
         state = self._green_state
-        tried = True
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
             try:
@@ -222,14 +232,9 @@ class Socket(zmq.Socket):
                 if flags & _NOBLOCK:
                     raise
             else:
-                # Socket._request_sent, inlined: this is the hot path.
-                if (
-                    state is not None
-                    and state.kind == _REQ
-                    and not flags & _SNDMORE
-                    and self._green_timeouts is not None
-                ):
-                    object.__setattr__(self, "_green_recv_waited", _REQUEST_SENT)
+                armed = self._green_request_hint
+                if armed and not flags & _SNDMORE:
+                    object.__setattr__(self, "_green_recv_waited", armed)
                 return result
         elif flags & _NOBLOCK:
             try:
@@ -246,11 +251,13 @@ class Socket(zmq.Socket):
                 return result
         else:
             # Others queue ahead: no call made, so no FD edge drained.
-            tried = False
+            return self._wait_turn(
+                True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), False
+            )
         # partial, not a lambda: a closure would cost this hot function a
         # cell per captured name on every call, waiting or not.
         return self._wait_turn(
-            True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), tried
+            True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), True
         )
 
     def send_multipart(  # type: ignore[override]
@@ -294,9 +301,9 @@ class Socket(zmq.Socket):
         for part in head[1:]:
             self._send_rest(part, more, copy, track)
         result = self._send_rest(last, flags, copy, track)
-        state = self._green_state
-        if state is not None and state.kind == _REQ:
-            self._request_sent(flags)
+        armed = self._green_request_hint
+        if armed and not flags & _SNDMORE:
+            object.__setattr__(self, "_green_recv_waited", armed)
         self._after_op()
         return green_tracker(result) if track else result
 
@@ -314,15 +321,6 @@ class Socket(zmq.Socket):
         if state is not None and state.waiting:
             state.after_op()
 
-    def _request_sent(self, flags: int) -> None:
-        # A REQ that sent the last frame of a request is in its receiving
-        # state until a recv takes the reply: until then its recv may ask
-        # EVENTS (see _RECV_MASKS). Only this object's calls are seen, so
-        # not if another object may share the libzmq socket; and every recv
-        # through this object clears the mark (see recv_bypassed).
-        if not flags & _SNDMORE and self._green_timeouts is not None:
-            object.__setattr__(self, "_green_recv_waited", _REQUEST_SENT)
-
     # -- receiving -----------------------------------------------------------
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
@@ -331,7 +329,6 @@ class Socket(zmq.Socket):
         if flags.__class__ is not int:
             flags = int_flags(flags)
         state = self._green_state
-        tried = True
         if state is None or not state.waiting:
             # A failed NOBLOCK recv costs pyzmq an exception, more than
             # twice the price of reading EVENTS; where the last recv had to
@@ -375,9 +372,12 @@ class Socket(zmq.Socket):
                 state.after_op()
                 return result
         else:
-            tried = False
+            # Others queue ahead: no call made, so no FD edge drained.
+            return self._wait_turn(
+                False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), False
+            )
         return self._wait_turn(
-            False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), tried
+            False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), True
         )
 
     def recv_multipart(  # type: ignore[override]
@@ -552,6 +552,7 @@ class Socket(zmq.Socket):
         object.__setattr__(self, "_green_timeouts", None)
         object.__setattr__(self, "_green_recv_hint", None)
         object.__setattr__(self, "_green_recv_waited", 0)
+        object.__setattr__(self, "_green_request_hint", 0)
         return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
@@ -583,7 +584,7 @@ class Socket(zmq.Socket):
 def recv_bypassed(socket: Any) -> None:
     """A recv on ``socket`` went around the EVENTS hint: forget the hint.
 
-    A REQ's hint says that a reply is due (see Socket._request_sent); after
+    A REQ's hint says that a reply is due (see Socket._green_request_hint); after
     a recv that did not look at it (NOBLOCK, one made while others wait,
     ``recv_into``, or a proxy's own Cython-level calls) that may no longer
     be true.

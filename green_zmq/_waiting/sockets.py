@@ -214,8 +214,8 @@ class SocketWaiting:
 
     * :attr:`waiting` (turns plus poller interests): the hot path reads this
       one int to decide whether an operation must be followed by
-      :meth:`after_op`; :attr:`senders` and :attr:`receivers` say whether
-      turns queue in a direction (a newcomer queues behind them);
+      :meth:`after_op`; :attr:`senders` and :attr:`receivers` are the
+      turns queued per direction (a newcomer queues behind any);
     * :meth:`wait_turn`: take a turn in a direction and run a NOBLOCK call
       when it can succeed;
     * :meth:`after_op`, :meth:`notify` (and the module's :func:`hand_on`): re-checks after
@@ -236,8 +236,6 @@ class SocketWaiting:
         "hub",
         "registry",
         "_watcher",
-        "_readers",
-        "_writers",
         "_interests",
         "waiting",
         "senders",
@@ -264,12 +262,11 @@ class SocketWaiting:
         self.hub = hub
         self.registry: HubWaiting = hub_waiting(hub)
         self._watcher = hub.loop.io(self.fd, 1)
-        self._readers: deque[Turn] = deque()
-        self._writers: deque[Turn] = deque()
+        # The turns queued per direction, first come first served.
+        self.receivers: deque[Turn] = deque()
+        self.senders: deque[Turn] = deque()
         self._interests: list[Interest] = []
         self.waiting = 0
-        self.senders = 0
-        self.receivers = 0
         self.closed = False
         # Spin guard: wakeups in a row that found the FD signalled again
         # right after a call drained it (see futile).
@@ -299,10 +296,10 @@ class SocketWaiting:
     def notify(self, events: int) -> None:
         """Wake, for the given EVENTS value, everybody who can proceed."""
         hub = self.hub
-        if events & POLLIN and self._readers:
-            wake(self._readers[0], hub)
-        if events & POLLOUT and self._writers:
-            wake(self._writers[0], hub)
+        if events & POLLIN and self.receivers:
+            wake(self.receivers[0], hub)
+        if events & POLLOUT and self.senders:
+            wake(self.senders[0], hub)
         for interest in self._interests:
             if events & interest.mask:
                 interest.fire(hub)
@@ -331,8 +328,8 @@ class SocketWaiting:
 
     def statistics(self) -> SocketStatistics:
         return SocketStatistics(
-            receivers=self.receivers,
-            senders=self.senders,
+            receivers=len(self.receivers),
+            senders=len(self.senders),
             interests=len(self._interests),
             watching=bool(self._watcher.active) and not self.closed,
             closed=self.closed,
@@ -373,7 +370,7 @@ class SocketWaiting:
 
     def has_parked(self) -> bool:
         """Is any greenlet parked on this socket right now (not just registered)?"""
-        if self._readers or self._writers:
+        if self.receivers or self.senders:
             return True
         return any(interest.turns for interest in self._interests)
 
@@ -394,12 +391,8 @@ class SocketWaiting:
             self._check_thread()
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
         turn = Turn()
-        queue = self._writers if writing else self._readers
+        queue = self.senders if writing else self.receivers
         queue.append(turn)
-        if writing:
-            self.senders += 1
-        else:
-            self.receivers += 1
         if self._interests:
             self._update_contended()
         self._enter()
@@ -450,10 +443,6 @@ class SocketWaiting:
                     return result
         finally:
             queue.remove(turn)
-            if writing:
-                self.senders -= 1
-            else:
-                self.receivers -= 1
             if self._interests:
                 self._update_contended()
             self._leave()
@@ -499,7 +488,7 @@ class SocketWaiting:
 
     def wake_all(self) -> None:
         hub = self.hub
-        for turn in (*self._readers, *self._writers):
+        for turn in (*self.receivers, *self.senders):
             wake(turn, hub)
         for interest in self._interests:
             interest.fire(hub)
@@ -553,8 +542,8 @@ class SocketWaiting:
 
     def _on_fd(self) -> None:
         # In the hub: only wake, never call libzmq here.
-        readers = self._readers
-        writers = self._writers
+        readers = self.receivers
+        writers = self.senders
         interests = self._interests
         # (A comprehension is a call of its own: skip it when it has nothing to do.)
         parked = [i for i in interests if i.turns] if interests else ()
@@ -608,7 +597,7 @@ class SocketWaiting:
             # Dormant: no poller is polling, so nobody is owed a wakeup.
             return
         old = self.registry.sweeps - 1
-        heads = [queue[0] for queue in (self._readers, self._writers) if queue]
+        heads = [queue[0] for queue in (self.receivers, self.senders) if queue]
         for interest in self._interests:
             heads.extend(interest.turns)
         if not any(_overdue(turn, old) for turn in heads):
@@ -626,10 +615,10 @@ class SocketWaiting:
             self.wake_all()
             return
         owed: list[Turn] = []
-        if events & POLLIN and self._readers:
-            owed.append(self._readers[0])
-        if events & POLLOUT and self._writers:
-            owed.append(self._writers[0])
+        if events & POLLIN and self.receivers:
+            owed.append(self.receivers[0])
+        if events & POLLOUT and self.senders:
+            owed.append(self.senders[0])
         for interest in self._interests:
             if events & interest.mask:
                 owed.extend(interest.turns)

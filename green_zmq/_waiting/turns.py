@@ -66,11 +66,10 @@ def park(
     if turn.woken:
         turn.woken = False
         return
-    hub = registry.hub
-    waiter = turn.waiter = Waiter(hub)
+    waiter = turn.waiter = Waiter(registry.hub)
     timer = None
     if deadline is not None:
-        loop = hub.loop
+        loop = registry.hub.loop
         remaining = deadline - monotonic()
         if remaining <= 0:
             if not go_round:
@@ -89,29 +88,27 @@ def park(
     turn.parked_since = registry.sweeps
     registry.spin()
     try:
-        while True:
-            result = waiter.get()
-            if result is not _TIMED_OUT or turn.woken or deadline is None:
-                break
+        result = waiter.get()
+        while result is _TIMED_OUT and not turn.woken and deadline is not None:
             remaining = deadline - monotonic()
             if remaining <= 0:
                 break
             # The timer fired early (a clock step): wait out the rest.
-            waiter = turn.waiter = Waiter(hub)
+            waiter = turn.waiter = Waiter(registry.hub)
             if timer is not None and timer is not registry.kept_zero_timer:
                 timer.close()
             loop.update_now()
             timer = loop.timer(remaining)
             timer.start(waiter.switch, _TIMED_OUT)
+            result = waiter.get()
     finally:
         registry.parked -= 1
         turn.waiter = None
-        if timer is None:
-            pass
-        elif timer is registry.kept_zero_timer:
-            timer.stop()
-        else:
-            timer.close()
+        if timer is not None:
+            if timer is registry.kept_zero_timer:
+                timer.stop()
+            else:
+                timer.close()
     if registry.forked:
         # Parked when the process forked, and this is the child: woken by the
         # fork hook so that it fails instead of touching libzmq.
