@@ -76,7 +76,7 @@ _sugar_send = zmq.Socket.send
 # Socket.set) it always has POLLOUT, which it never has while it receives.
 # A REQ fails with EFSM in its sending state, which lacks POLLOUT when no
 # pipe has room; so it asks EVENTS only while a request it sent is known to
-# be unanswered (_REQUEST_SENT, see Socket._green_request_hint). PUB and PUSH raise
+# be unanswered (_REQUEST_SENT, see _Own.request_hint). PUB and PUSH raise
 # ENOTSUP: their recv must always try, for the error.
 _RECV_MASKS = dict.fromkeys((_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM), _POLLIN)
 _RECV_MASKS[_REP] = _POLLIN | _POLLOUT
@@ -96,7 +96,7 @@ def _rechecking(name: str) -> Callable[..., Any]:
         try:
             return base(self, *args, **kwargs)
         finally:
-            state = self._green_state
+            state = self._green.state
             if state is not None and state.waiting:
                 state.after_op()
 
@@ -130,6 +130,54 @@ _LIBZMQ_ENTRY_POINTS = (
 )
 
 
+class _Own:
+    """What one Python socket object knows of its libzmq socket.
+
+    A slots object: the hot paths read and write these on every call, and
+    an attribute of a pyzmq socket costs several times as much (its class
+    defines ``__getattr__``, for options as attributes, which keeps CPython
+    from specialising the lookup; a write goes through ``__setattr__``).
+    """
+
+    __slots__ = ("state", "hub", "timeouts", "recv_waited", "recv_hint", "request_hint")
+
+    def __init__(self, hub: Any, timeouts: dict[int, int] | None) -> None:
+        # The waiting state of the libzmq socket, shared with every other
+        # object on it: found in __init__, so that an operation through any
+        # wrapper wakes the waiters of all; or at the first wait, for
+        # subclasses that skip our __init__ (design.md, "Lazy state").
+        self.state: SocketWaiting | None = None
+        # The hub of the thread that created the socket (None if our
+        # __init__ was skipped: then the thread of the first wait).
+        self.hub = hub
+        # RCVTIMEO/SNDTIMEO as last read, by option; set() forgets them.
+        # None once the libzmq socket may have another Python object (a
+        # shadow, or anyone we handed its address to), which could set them
+        # behind our back.
+        self.timeouts = timeouts
+        # If the last blocking recv had to wait, the EVENTS bits that prove
+        # the next one would not (see Socket.recv); 0 otherwise.
+        self.recv_waited = 0
+        # This socket's bits of _RECV_MASKS, 0 if recv must always try;
+        # found at the first wait (see Socket._wait_turn).
+        self.recv_hint: int | None = None
+        # A REQ that sent the last frame of a request is in its receiving
+        # state until a recv takes the reply: until then its recv may ask
+        # EVENTS (see _RECV_MASKS). So its sends arm the recv hint with
+        # this, _REQUEST_SENT on a REQ of our own. Only this object's calls
+        # are seen, so it stays 0 where another object may share the libzmq
+        # socket; and every recv through this object that does not ask
+        # EVENTS clears the mark (see recv_bypassed).
+        self.request_hint = 0
+
+    def shared(self) -> None:
+        """Another Python object may now use the libzmq socket: trust no cache."""
+        self.timeouts = None
+        self.recv_hint = None
+        self.recv_waited = 0
+        self.request_hint = 0
+
+
 class Socket(zmq.Socket):
     """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
 
@@ -151,53 +199,37 @@ class Socket(zmq.Socket):
     _repr_cls = "green_zmq.Socket"
     _poller_class = Poller
 
-    # The waiting state of the libzmq socket, shared with every other object
-    # on it: found in __init__, so that an operation through any wrapper
-    # wakes the waiters of all; or on the first wait, for subclasses that
-    # skip our __init__ (design.md, "Lazy state").
-    _green_state: SocketWaiting | None = None
-    # The hub of the thread that created the socket (None if our __init__
-    # was skipped: then the thread of the first wait).
-    _green_hub: Any = None
-    # RCVTIMEO/SNDTIMEO as last read, by option; set() forgets them. None
-    # once the libzmq socket may have another Python object (a shadow, or
-    # anyone we handed its address to), which could set them behind our back.
-    _green_timeouts: dict[int, int] | None = None
-    # If the last blocking recv had to wait, the EVENTS bits that prove the
-    # next one would not (see recv); 0 otherwise.
-    _green_recv_waited = 0
-    # This socket's bits of _RECV_MASKS, 0 if recv must always try; found at
-    # the first wait (see _wait_turn).
-    _green_recv_hint: int | None = None
-    # A REQ that sent the last frame of a request is in its receiving state
-    # until a recv takes the reply: until then its recv may ask EVENTS (see
-    # _RECV_MASKS). So its sends arm the recv hint with this, _REQUEST_SENT
-    # on a REQ of our own. Only this object's calls are seen, so it stays 0
-    # where another object may share the libzmq socket (a shadow, or once the
-    # address was handed out); and every recv through this object that does
-    # not ask EVENTS clears the mark (see recv_bypassed).
-    _green_request_hint = 0
+    # What this object knows of its libzmq socket (see _Own); made in
+    # __init__, or by __getattr__ for subclasses that skip our __init__.
+    _green: _Own
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         hub = get_hub()
-        object.__setattr__(self, "_green_hub", hub)
         shadow = _compat.is_shadow(self)
-        if not shadow:
-            object.__setattr__(self, "_green_timeouts", {})
-        state = socket_waiting(self, hub, new=not shadow)
-        object.__setattr__(self, "_green_state", state)
+        own = _Own(hub, None if shadow else {})
+        object.__setattr__(self, "_green", own)
+        own.state = state = socket_waiting(self, hub, new=not shadow)
         if not shadow and state.kind == _REQ:
-            object.__setattr__(self, "_green_request_hint", _REQUEST_SENT)
+            own.request_hint = _REQUEST_SENT
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "_green":
+            # Our __init__ was skipped (design.md, "Lazy state"): the state
+            # is found at the first wait, on that thread's hub.
+            own = _Own(None, None)
+            object.__setattr__(self, "_green", own)
+            return own
+        return super().__getattr__(name)
+
     def _state(self) -> SocketWaiting:
-        state = self._green_state
+        own = self._green
+        state = own.state
         if state is None or state.closed:
             if self._closed:
                 raise zmq.ZMQError(zmq.ENOTSOCK)
-            state = socket_waiting(self, self._green_hub)
-            object.__setattr__(self, "_green_state", state)
+            state = own.state = socket_waiting(self, own.hub)
         return state
 
     # -- sending -------------------------------------------------------------
@@ -223,7 +255,8 @@ class Socket(zmq.Socket):
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
-        state = self._green_state
+        own = self._green
+        state = own.state
         if state is None or not state.waiting:
             # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
             try:
@@ -232,9 +265,8 @@ class Socket(zmq.Socket):
                 if flags & _NOBLOCK:
                     raise
             else:
-                armed = self._green_request_hint
-                if armed and not flags & _SNDMORE:
-                    object.__setattr__(self, "_green_recv_waited", armed)
+                if own.request_hint and not flags & _SNDMORE:
+                    own.recv_waited = own.request_hint
                 return result
         elif flags & _NOBLOCK:
             try:
@@ -301,9 +333,9 @@ class Socket(zmq.Socket):
         for part in head[1:]:
             self._send_rest(part, more, copy, track)
         result = self._send_rest(last, flags, copy, track)
-        armed = self._green_request_hint
-        if armed and not flags & _SNDMORE:
-            object.__setattr__(self, "_green_recv_waited", armed)
+        own = self._green
+        if own.request_hint and not flags & _SNDMORE:
+            own.recv_waited = own.request_hint
         self._after_op()
         return green_tracker(result) if track else result
 
@@ -317,7 +349,7 @@ class Socket(zmq.Socket):
             return self.send(part, flags, copy=copy, track=track)
 
     def _after_op(self) -> None:
-        state = self._green_state
+        state = self._green.state
         if state is not None and state.waiting:
             state.after_op()
 
@@ -328,7 +360,8 @@ class Socket(zmq.Socket):
         # _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
-        state = self._green_state
+        own = self._green
+        state = own.state
         if state is None or not state.waiting:
             # A failed NOBLOCK recv costs pyzmq an exception, more than
             # twice the price of reading EVENTS; where the last recv had to
@@ -337,7 +370,7 @@ class Socket(zmq.Socket):
             # (_RECV_MASKS). The hint clears as soon as EVENTS shows a bit of
             # the mask, so a stream keeps one call per message, and a call
             # that fails at once (a REP in its sending state) is made.
-            waited = self._green_recv_waited
+            waited = own.recv_waited
             if not waited:
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
@@ -345,25 +378,23 @@ class Socket(zmq.Socket):
                     if flags & _NOBLOCK:
                         raise
             elif flags & _NOBLOCK:
-                object.__setattr__(self, "_green_recv_waited", 0)
+                own.recv_waited = 0
                 return _base_recv(self, flags, copy, track)
             elif _base_get(self, _EVENTS) & waited:
-                object.__setattr__(self, "_green_recv_waited", 0)
+                own.recv_waited = 0
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
                     pass
         elif flags & _NOBLOCK:
-            # recv_bypassed, inlined (as below): a recv around the hint.
-            if self._green_recv_waited:
-                object.__setattr__(self, "_green_recv_waited", 0)
+            # A recv around the hint (see recv_bypassed), as below.
+            own.recv_waited = 0
             try:
                 return _base_recv(self, flags, copy, track)
             finally:
                 state.after_op()
         elif not state.receivers:
-            if self._green_recv_waited:
-                object.__setattr__(self, "_green_recv_waited", 0)
+            own.recv_waited = 0
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
             except zmq.Again:
@@ -427,9 +458,10 @@ class Socket(zmq.Socket):
         ``send`` and ``recv`` inline this decision tree for speed; the tests
         drive every waiting scenario through all three.
         """
+        own = self._green
         if not writing:
-            recv_bypassed(self)
-        state = self._green_state
+            own.recv_waited = 0
+        state = own.state
         tried = True
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
@@ -459,14 +491,15 @@ class Socket(zmq.Socket):
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
         # _state(), inlined for the common case: this is every wait's path.
-        state = self._green_state
+        own = self._green
+        state = own.state
         if state is None or state.closed:
             state = self._state()
         option = _SNDTIMEO if writing else _RCVTIMEO
         # Reading an option through pyzmq costs about a microsecond (it
         # builds an enum), so the timeout is read once and kept; set()
         # forgets it when it changes.
-        timeouts = self._green_timeouts
+        timeouts = own.timeouts
         if timeouts is None:
             timeout = _base_get(self, option)
         else:
@@ -477,18 +510,17 @@ class Socket(zmq.Socket):
             kind = state.kind
             if kind == _REQ:
                 # This recv takes the reply (or times out): no longer known to be due.
-                object.__setattr__(self, "_green_recv_waited", 0)
-            elif not self._green_recv_waited:
-                hint = self._green_recv_hint
+                own.recv_waited = 0
+            elif not own.recv_waited:
+                hint = own.recv_hint
                 if hint is None:
                     hint = _RECV_MASKS.get(kind, 0)
-                    if kind == _REP and self._green_timeouts is None:
+                    if kind == _REP and own.timeouts is None:
                         # Another object may share the libzmq socket and set
                         # ROUTER_MANDATORY, which libzmq will not let us read back.
                         hint = 0
-                    object.__setattr__(self, "_green_recv_hint", hint)
-                if hint:
-                    object.__setattr__(self, "_green_recv_waited", hint)
+                    own.recv_hint = hint
+                own.recv_waited = hint
         return state.wait_turn(writing, attempt, timeout, tried)
 
     # -- options, endpoints and lifetime ---------------------------------------
@@ -500,7 +532,7 @@ class Socket(zmq.Socket):
         used to wake greenlets waiting on this socket.
         """
         value = _base_get(self, option)
-        state = self._green_state
+        state = self._green.state
         if state is not None and state.waiting:
             if option == _EVENTS:
                 state.notify(value)
@@ -516,17 +548,16 @@ class Socket(zmq.Socket):
         try:
             super().set(option, optval)
         finally:
-            timeouts = self._green_timeouts
-            if timeouts:
-                timeouts.pop(option, None)
-            state = self._green_state
+            own = self._green
+            if own.timeouts:
+                own.timeouts.pop(option, None)
+            state = own.state
             if state is not None and state.waiting:
                 state.after_op()
         if option == _ROUTER_MANDATORY and _base_get(self, _TYPE) == _REP:
             # A REP with ROUTER_MANDATORY may lack POLLOUT in its sending
             # state, where recv raises EFSM: its recv must try from now on.
-            object.__setattr__(self, "_green_recv_hint", 0)
-            object.__setattr__(self, "_green_recv_waited", 0)
+            own.recv_hint = own.recv_waited = 0
 
     # As for getsockopt; setting options as attributes goes through set().
     setsockopt = set
@@ -549,10 +580,7 @@ class Socket(zmq.Socket):
         are read at every wait, and the recv of a REP or REQ no longer asks
         EVENTS first (see _RECV_MASKS).
         """
-        object.__setattr__(self, "_green_timeouts", None)
-        object.__setattr__(self, "_green_recv_hint", None)
-        object.__setattr__(self, "_green_recv_waited", 0)
-        object.__setattr__(self, "_green_request_hint", 0)
+        self._green.shared()
         return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
@@ -572,7 +600,7 @@ class Socket(zmq.Socket):
         Greenlets waiting on it, through this object or any other on the same
         libzmq socket, wake at once with ``ZMQError(ENOTSOCK)``.
         """
-        state = self._green_state
+        state = self._green.state
         if state is None and not self._closed:
             # Nobody waited through this object; others may have.
             state = existing_waiting(self)
@@ -584,13 +612,13 @@ class Socket(zmq.Socket):
 def recv_bypassed(socket: Any) -> None:
     """A recv on ``socket`` went around the EVENTS hint: forget the hint.
 
-    A REQ's hint says that a reply is due (see Socket._green_request_hint); after
+    A REQ's hint says that a reply is due (see _Own.request_hint); after
     a recv that did not look at it (NOBLOCK, one made while others wait,
     ``recv_into``, or a proxy's own Cython-level calls) that may no longer
     be true.
     """
-    if getattr(socket, "_green_recv_waited", 0):
-        object.__setattr__(socket, "_green_recv_waited", 0)
+    if isinstance(socket, Socket):
+        socket._green.recv_waited = 0
 
 
 # Context.term runs in an OS thread of its own, started unpatched.
