@@ -284,13 +284,11 @@ class Socket(zmq.Socket):
         else:
             # Others queue ahead: no call made, so no FD edge drained.
             return self._wait_turn(
-                True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), False
+                True, False, _base_send, self, data, flags | _NOBLOCK, copy, track
             )
-        # partial, not a lambda: a closure would cost this hot function a
-        # cell per captured name on every call, waiting or not.
-        return self._wait_turn(
-            True, partial(_base_send, self, data, flags | _NOBLOCK, copy, track), True
-        )
+        # The call and its arguments, not a closure or a partial: either would
+        # cost every wait an object more.
+        return self._wait_turn(True, True, _base_send, self, data, flags | _NOBLOCK, copy, track)
 
     def send_multipart(  # type: ignore[override]
         self,
@@ -404,12 +402,8 @@ class Socket(zmq.Socket):
                 return result
         else:
             # Others queue ahead: no call made, so no FD edge drained.
-            return self._wait_turn(
-                False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), False
-            )
-        return self._wait_turn(
-            False, partial(_base_recv, self, flags | _NOBLOCK, copy, track), True
-        )
+            return self._wait_turn(False, False, _base_recv, self, flags | _NOBLOCK, copy, track)
+        return self._wait_turn(False, True, _base_recv, self, flags | _NOBLOCK, copy, track)
 
     def recv_multipart(  # type: ignore[override]
         self, flags: int = 0, copy: bool = True, track: bool = False
@@ -485,9 +479,9 @@ class Socket(zmq.Socket):
                 return result
         else:
             tried = False
-        return self._wait_turn(writing, lambda: attempt(flags | _NOBLOCK), tried)
+        return self._wait_turn(writing, tried, attempt, flags | _NOBLOCK)
 
-    def _wait_turn(self, writing: bool, attempt: Callable[[], Any], tried: bool) -> Any:
+    def _wait_turn(self, writing: bool, tried: bool, call: Callable[..., Any], *args: Any) -> Any:
         # Others are queued, or the call would block: take a turn, first come
         # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
         # _state(), inlined for the common case: this is every wait's path.
@@ -521,7 +515,7 @@ class Socket(zmq.Socket):
                         hint = 0
                     own.recv_hint = hint
                 own.recv_waited = hint
-        return state.wait_turn(writing, attempt, timeout, tried)
+        return state.wait_turn(writing, call, args, timeout, tried)
 
     # -- options, endpoints and lifetime ---------------------------------------
 

@@ -246,6 +246,7 @@ class SocketWaiting:
         "_fd_poll",
         "_fires",
         "_fires_seen",
+        "_spare_turn",
     )
 
     def __init__(self, handle: int, hub: Any, origin: zmq.Socket | None) -> None:
@@ -277,6 +278,7 @@ class SocketWaiting:
         # last look (see sweep).
         self._fires = 0
         self._fires_seen = 0
+        self._spare_turn: Turn | None = None
 
     # -- after operations ----------------------------------------------------
 
@@ -377,11 +379,16 @@ class SocketWaiting:
     # -- turns ---------------------------------------------------------------
 
     def wait_turn(
-        self, writing: bool, attempt: Callable[[], Any], timeout_ms: int, tried: bool = True
+        self,
+        writing: bool,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        timeout_ms: int,
+        tried: bool = True,
     ) -> Any:
-        """Queue in one direction and run ``attempt`` (a NOBLOCK call) when it can succeed.
+        """Queue in one direction and run ``call(*args)`` (a NOBLOCK call) when it can succeed.
 
-        The caller has just tried ``attempt`` and got ``zmq.Again``
+        The caller has just made that call and got ``zmq.Again``
         (``tried``), or did not try because others queue ahead.
         ``timeout_ms`` < 0 waits forever, otherwise ``zmq.Again`` is raised
         after that long, as blocking pyzmq does for RCVTIMEO/SNDTIMEO.
@@ -390,7 +397,12 @@ class SocketWaiting:
         if get_hub() is not self.hub:
             self._check_thread()
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
-        turn = Turn()
+        # A state's turns are used one at a time, mostly: keep one for reuse.
+        turn = self._spare_turn
+        if turn is None:
+            turn = Turn()
+        else:
+            self._spare_turn = None
         queue = self.senders if writing else self.receivers
         queue.append(turn)
         if self._interests:
@@ -434,7 +446,7 @@ class SocketWaiting:
                     raise zmq.ZMQError(ENOTSOCK)
                 if queue[0] is turn:
                     try:
-                        result = attempt()
+                        result = call(*args)
                     except zmq.Again:
                         futile += 1
                         self.futile()
@@ -443,6 +455,8 @@ class SocketWaiting:
                     return result
         finally:
             queue.remove(turn)
+            turn.woken = False
+            self._spare_turn = turn
             if self._interests:
                 self._update_contended()
             self._leave()
