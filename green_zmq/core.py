@@ -79,8 +79,18 @@ _sugar_send = zmq.Socket.send
 # be unanswered (_REQUEST_SENT, see _Own.request_hint). PUB and PUSH raise
 # ENOTSUP: their recv must always try, for the error.
 _RECV_MASKS = dict.fromkeys((_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM), _POLLIN)
-_RECV_MASKS[_REP] = _POLLIN | _POLLOUT
 _REQUEST_SENT = _POLLIN | _POLLOUT
+
+# A hint ends at the first recv that EVENTS showed ready (so a stream makes
+# one call per message), except a REP's, which ends at the second. A REP
+# alternates recv and send, and a request already queued when it answered
+# the last one says little about the next: under many clients its recv
+# would otherwise fail about every other time, at the price of an
+# exception. _ONCE_MORE marks the first readiness still to come; EVENTS
+# never shows that bit. A hint maps to what is left of it after a readiness.
+_ONCE_MORE = 0x100
+_RECV_MASKS[_REP] = _POLLIN | _POLLOUT | _ONCE_MORE
+_HINT_AFTER_READY = {_POLLIN | _POLLOUT | _ONCE_MORE: _POLLIN | _POLLOUT}
 
 
 def _rechecking(name: str) -> Callable[..., Any]:
@@ -379,7 +389,7 @@ class Socket(zmq.Socket):
                 own.recv_waited = 0
                 return _base_recv(self, flags, copy, track)
             elif _base_get(self, _EVENTS) & waited:
-                own.recv_waited = 0
+                own.recv_waited = _HINT_AFTER_READY.get(waited, 0)
                 try:
                     return _base_recv(self, flags | _NOBLOCK, copy, track)
                 except zmq.Again:
@@ -505,7 +515,8 @@ class Socket(zmq.Socket):
             if kind == _REQ:
                 # This recv takes the reply (or times out): no longer known to be due.
                 own.recv_waited = 0
-            elif not own.recv_waited:
+            else:
+                # A wait starts the hint afresh.
                 hint = own.recv_hint
                 if hint is None:
                     hint = _RECV_MASKS.get(kind, 0)

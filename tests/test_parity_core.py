@@ -474,6 +474,76 @@ def test_rep_recv_in_its_sending_state_without_a_pipe_raises_efsm_as_plain_does(
     assert green == plain == zmq.EFSM
 
 
+def _rep_with_a_request_queued_behind_the_first(
+    module: Any, context: Any, spawn: Callable[..., Any], pause: Any
+) -> tuple[Any, Any, Any]:
+    """A REP that waited for one request and found the next one already queued.
+
+    The green REP's recv hint then has a readiness behind it and one to go
+    (see core._ONCE_MORE): the cases below check that it still proves only
+    what EVENTS proves.
+    """
+    rep = context.socket(module.REP)
+    rep.linger = 0
+    address = f"inproc://rep-queue-{id(rep)}"
+    rep.bind(address)
+    first, second = context.socket(module.REQ), context.socket(module.REQ)
+    for req in (first, second):
+        req.linger = 0
+        req.connect(address)
+    got: list[bytes] = []
+    reader = spawn(lambda: got.append(rep.recv()))  # waits for the request
+    first.send(b"one")
+    reader()
+    assert got == [b"one"]
+    second.send(b"two")
+    rep.send(b"re: one")
+    _until(lambda: rep.get(module.EVENTS) & module.POLLIN, pause)
+    assert rep.recv() == b"two"  # queued: EVENTS showed it ready
+    return rep, first, second
+
+
+def test_rep_recv_after_a_queued_request_without_a_pipe_raises_efsm_as_plain_does(
+    ctx, plain_ctx
+):
+    def scenario(module: Any, context: Any, spawn: Callable[..., Any], pause: Any) -> int:
+        rep, first, second = _rep_with_a_request_queued_behind_the_first(
+            module, context, spawn, pause
+        )
+        second.close()
+        return _recv_fails_at_once(module, rep)
+
+    def green_spawn(function: Callable[[], Any]) -> Callable[[], Any]:
+        greenlet = spawn_parked(function)
+        return lambda: greenlet.get(timeout=5)
+
+    plain = in_thread(lambda: scenario(plain_zmq, plain_ctx, _thread_spawn, time.sleep))
+    green = scenario(zmq, ctx, green_spawn, gevent.sleep)
+    assert green == plain == zmq.EFSM
+
+
+def test_rep_recv_after_a_queued_request_waits_for_the_next_as_plain_does(ctx, plain_ctx):
+    def scenario(module: Any, context: Any, spawn: Callable[..., Any], pause: Any) -> list[bytes]:
+        rep, first, second = _rep_with_a_request_queued_behind_the_first(
+            module, context, spawn, pause
+        )
+        rep.send(b"re: two")
+        got: list[bytes] = []
+        reader = spawn(lambda: got.append(rep.recv()))  # nothing queued: waits
+        replies = [first.recv(), second.recv()]
+        first.send(b"three")
+        reader()
+        return replies + got
+
+    def green_spawn(function: Callable[[], Any]) -> Callable[[], Any]:
+        greenlet = spawn_parked(function)
+        return lambda: greenlet.get(timeout=5)
+
+    plain = in_thread(lambda: scenario(plain_zmq, plain_ctx, _thread_spawn, time.sleep))
+    green = scenario(zmq, ctx, green_spawn, gevent.sleep)
+    assert green == plain == [b"re: one", b"re: two", b"three"]
+
+
 # -- 7. an empty poller returns at once -------------------------------------------
 
 
