@@ -161,8 +161,12 @@ class HubWaiting:
             return
         now = monotonic()
         if now < self.spin_until:
+            # Begun while the hub still spins: the spin pays, and its idle
+            # watcher is running (only _spin_tick stops it, once the spin is over).
             self.spin_credit = _SPIN_CREDIT
-        elif self.spin_credit <= 0:
+            self.spin_until = now + _spin
+            return
+        if self.spin_credit <= 0:
             self.spins_skipped += 1
             if self.spins_skipped < _SPIN_PROBE:
                 return

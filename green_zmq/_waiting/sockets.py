@@ -530,14 +530,14 @@ class SocketWaiting:
         # The watcher stays started between waits (starting and stopping it
         # costs epoll_ctl calls on every wait); while nobody waits it only
         # loses its hold on the loop, and the first idle FD event stops it.
-        self.waiting += 1
+        self.waiting = waiting = self.waiting + 1
         if not self.closed:
             watcher = self._watcher
             if not watcher.active and self._backoff is None:
                 watcher.start(self._on_fd)
-            if self.waiting == 1:
+            if waiting == 1:
                 watcher.ref = True
-        if self.waiting == 1:
+        if waiting == 1:
             registry = self.registry
             registry.waiting.add(self)
             if registry.sweep_timer is None:
