@@ -188,6 +188,24 @@ class _Own:
         self.request_hint = 0
 
 
+class _OwnOnFirstUse:
+    """``Socket._green`` for an object our ``__init__`` has not seen (yet).
+
+    A subclass may skip our ``__init__`` (design.md, "Lazy state"), and
+    pyzmq's own ``__init__`` calls our overrides before ours runs: the first
+    use makes an empty :class:`_Own` in the object's ``__dict__``, which
+    shadows this (a descriptor without ``__set__``) from then on. Not
+    ``__getattr__``: a subclass may define its own.
+    """
+
+    def __get__(self, socket: Any, owner: Any = None) -> Any:
+        if socket is None:
+            return self
+        own = _Own(None, None)
+        object.__setattr__(socket, "_green", own)
+        return own
+
+
 class Socket(zmq.Socket):
     """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
 
@@ -209,9 +227,9 @@ class Socket(zmq.Socket):
     _repr_cls = "green_zmq.Socket"
     _poller_class = Poller
 
-    # What this object knows of its libzmq socket (see _Own); made in
-    # __init__, or by __getattr__ for subclasses that skip our __init__.
-    _green: _Own
+    # What this object knows of its libzmq socket (see _Own): made in
+    # __init__, or on first use for subclasses that skip our __init__.
+    _green = _OwnOnFirstUse()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -223,15 +241,6 @@ class Socket(zmq.Socket):
         if not shadow and state.kind == _REQ:
             own.request_hint = _REQUEST_SENT
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "_green":
-            # Our __init__ was skipped (design.md, "Lazy state"): the state
-            # is found at the first wait, on that thread's hub.
-            own = _Own(None, None)
-            object.__setattr__(self, "_green", own)
-            return own
-        return super().__getattr__(name)
 
     def _state(self) -> SocketWaiting:
         own = self._green

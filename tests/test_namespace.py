@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gevent
 import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
-from helpers import pair
+from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -78,6 +80,45 @@ def test_socket_subclass_skipping_our_init_still_waits_cooperatively(ctx):
     assert b.label == "attached through __dict__"
     a.close()
     b.close()
+
+
+class _Strict(zmq.Socket):
+    # A subclass whose own __getattr__ refuses every missing attribute.
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+def test_socket_subclass_with_its_own_getattr_and_skipping_our_init_works(ctx):
+    class Legacy(_Strict):
+        def __init__(self, context, kind):
+            plain_zmq.Socket.__init__(self, context, kind)
+
+    a, b = Legacy(ctx, zmq.PAIR), Legacy(ctx, zmq.PAIR)
+    a.bind("inproc://strict-legacy")
+    b.connect("inproc://strict-legacy")
+    reader = spawn_parked(b.recv)
+    a.send(b"works")
+    assert reader.get(timeout=5) == b"works"
+    a.close()
+    b.close()
+    assert a.closed and b.closed
+
+
+def test_socket_subclass_with_its_own_getattr_knows_its_type_as_plain_does(ctx):
+    class PlainStrict(plain_zmq.Socket):
+        def __getattr__(self, name: str) -> Any:
+            raise AttributeError(name)
+
+    plain_context = plain_zmq.Context()
+    plain = PlainStrict(plain_context, plain_zmq.REP)
+    green = _Strict(ctx, zmq.REP)
+    try:
+        assert green.type == plain.type == zmq.REP
+        assert repr(green).split("(")[1].split(")")[0] == repr(plain).split("(")[1].split(")")[0]
+    finally:
+        plain.close()
+        green.close()
+        plain_context.term()
 
 
 def test_context_subclass_calling_pyzmqs_init_makes_green_sockets():
