@@ -44,13 +44,15 @@ runner = gevent.spawn(loop.start)  # loop.start() blocks only this greenlet
 clients = [gevent.spawn(client, n) for n in range(CLIENTS)]
 gevent.joinall(clients, raise_error=True)
 
+# The timer stops first: a tick already under way then finishes before the
+# loop's stop, instead of being left pending when the loop closes.
+timer.stop()
 # Handing work to the loop from another greenlet wakes it at once.
 loop.add_callback(loop.stop)
 runner.get(timeout=5)
 print(f"{CLIENTS} blocking clients made {sum(c.value for c in clients)} round trips")
 print(f"meanwhile the loop's 5 ms timer fired: {len(loop_ticks) > 0}")
 
-timer.stop()
 stream.close()
 loop.close()
 ctx.term()
