@@ -10,6 +10,7 @@ working sockets and nobody is left parked. Where plain pyzmq would hang
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from stress_mode import size
 
 import green_zmq as zmq
 from green_zmq._waiting import socket_statistics
+from helpers import run_python
 
 pytestmark = pytest.mark.timeout(size(60, 120))
 
@@ -273,3 +275,90 @@ def test_waiting_from_the_wrong_thread_raises_runtime_error_and_harms_nothing(ct
     assert reader.get(timeout=5) == b"own thread"
     a.send(b"back")
     assert b.recv() == b"back"
+
+
+# -- flags that are not ints: converted as pyzmq's build on this Python converts them --
+
+# In a child interpreter: with a plain socket, flags that convert to 0 would
+# block for good, and a plain socket closed under a blocked thread aborts
+# the process. Every value here converts to NOBLOCK where it converts at all.
+ODD_FLAGS_PROGRAM = """
+import json
+import warnings
+
+import zmq as plain
+import green_zmq as green
+
+warnings.simplefilter("error")
+
+
+class IndexOnly:
+    def __index__(self):
+        return 1
+
+
+class IntOnly:
+    def __int__(self):
+        return 1
+
+
+class IntReturnsFloat:
+    def __int__(self):
+        return 1.5
+
+
+class IntSubclass(int):
+    pass
+
+
+class IntReturnsSubclass:
+    def __int__(self):
+        return IntSubclass(1)
+
+
+class Text(str):
+    pass
+
+
+VALUES = {
+    "index only": IndexOnly, "int only": IntOnly, "float": lambda: 1.9, "None": lambda: None,
+    "str": lambda: "1", "str subclass": lambda: Text("1"), "bytes": lambda: b"1",
+    "bytearray": lambda: bytearray(b"1"), "True": lambda: True, "2**40": lambda: 2**40,
+    "__int__ returns a float": IntReturnsFloat,
+    "__int__ returns an int subclass": IntReturnsSubclass,
+}
+CALLS = {
+    "send": lambda s, f: s.send(b"x", f),
+    "recv": lambda s, f: s.recv(f),
+    "send_multipart": lambda s, f: s.send_multipart([b"a", b"b"], f),
+    "recv_multipart": lambda s, f: s.recv_multipart(f),
+    "recv_into": lambda s, f: s.recv_into(bytearray(4), flags=f),
+}
+
+
+def outcomes(module):
+    context = module.Context()
+    found = {}
+    for name, call in CALLS.items():
+        for value, make in VALUES.items():
+            socket = context.socket(module.PAIR)
+            try:
+                call(socket, make())
+                found[f"{name} {value}"] = "returned"
+            except Exception as exc:
+                found[f"{name} {value}"] = f"{type(exc).__name__}: {exc}"
+            finally:
+                socket.close(linger=0)
+    context.term()
+    return found
+
+
+print(json.dumps([outcomes(plain), outcomes(green)]))
+"""
+
+
+def test_odd_flags_are_converted_and_refused_as_plain_pyzmq_does_on_this_python():
+    result = run_python(ODD_FLAGS_PROGRAM)
+    plain, green = json.loads(result.stdout)
+    assert len(plain) == 60
+    assert green == plain
