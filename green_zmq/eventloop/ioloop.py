@@ -365,14 +365,21 @@ class GreenEventLoop(asyncio.SelectorEventLoop):
                 "green event loop started in a thread other than the one that created it; "
                 "its watchers belong to that thread's gevent hub"
             )
+        # asyncio's own refusals, made before asyncio's run_forever: the one
+        # of Python 3.13.0 cleans up after refusing, which stops the running
+        # loop's bookkeeping (is_running() turns False) and forgets the
+        # running loop of the refused greenlet's thread.
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if _get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
         loops = _this_thread()
         loops.loop_started()
         self._selector.hold_hub(True)
         try:
             super().run_forever()
         finally:
-            # Still running if this was a refused second start.
-            self._selector.hold_hub(self.is_running())
+            self._selector.hold_hub(False)
             loops.loop_stopped()
 
 
