@@ -8,18 +8,27 @@ wait on; after every test its missed-edge counter must not have moved.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
+import greenlet
 import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
+from green_zmq._waiting import turns
 from helpers import Ticker
 
 if "GREEN_ZMQ_SWEEP_INTERVAL" not in os.environ:
     zmq.set_sweep_interval(0.05)
+# The suite's settings, which every test must leave as it found them.
+_spin = zmq.set_spin(0)
+zmq.set_spin(_spin)
+_sweep_interval = zmq.set_sweep_interval(0)
+zmq.set_sweep_interval(_sweep_interval)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +47,51 @@ def no_missed_edges() -> Iterator[None]:
     before = zmq.statistics().missed_edges
     yield
     assert zmq.statistics().missed_edges == before, "the sweeper found a lost wakeup"
+
+
+def _parked_greenlets() -> list[Any]:
+    """Greenlets of this thread parked in green_zmq's waiting machinery (found the slow way)."""
+    parked = []
+    for obj in gc.get_objects():
+        if isinstance(obj, greenlet.greenlet) and obj and not obj.dead:
+            frame = obj.gr_frame
+            while frame is not None:
+                if frame.f_code is _park_code:
+                    parked.append(obj)
+                    break
+                frame = frame.f_back
+    return parked
+
+
+_park_code = turns.park.__code__
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind() -> Iterator[None]:
+    """Each test leaves the settings as it found them, and no greenlet parked.
+
+    A greenlet a test left waiting (it failed half way, say) would count in
+    every later test's ``statistics()``, and a setting it changed would hold
+    for every later test: the tests would depend on their order. The
+    greenlets woken by the test's own clean-up (its context destroyed) get
+    a few rounds of the hub to leave; what is still parked then is killed,
+    and the test fails.
+    """
+    # A fresh start for the hub's spin credit and sweeper timer too.
+    zmq.set_spin(_spin)
+    zmq.set_sweep_interval(_sweep_interval)
+    parked = zmq.statistics().parked
+    yield
+    spin, sweep = zmq.set_spin(_spin), zmq.set_sweep_interval(_sweep_interval)
+    assert (spin, sweep) == (_spin, _sweep_interval), "the test changed the spin or the sweeper"
+    for _ in range(100):
+        if zmq.statistics().parked <= parked:
+            return
+        gevent.sleep(0.001)
+    left = _parked_greenlets()
+    for g in left:
+        g.throw(gevent.GreenletExit) if not isinstance(g, gevent.Greenlet) else g.kill()
+    pytest.fail(f"the test left {len(left)} greenlet(s) parked: {left}", pytrace=False)
 
 
 class KeepingContext(zmq.Context):

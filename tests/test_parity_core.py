@@ -34,10 +34,14 @@ def in_thread(function: Callable[[], Any], timeout: float = 10) -> Any:
         except BaseException as exc:
             outcome["error"] = exc
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(timeout)
-    assert not thread.is_alive(), "plain pyzmq hangs here too"
+    if thread.is_alive():
+        # Its plain socket must outlive the test: closing a socket under a
+        # thread blocked on it aborts the process (see plain_ctx).
+        _left_running.append(thread)
+        raise AssertionError("plain pyzmq hangs here too")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -53,10 +57,18 @@ def plain_pair(context: Any, kind_a: int = zmq.PAIR, kind_b: int = zmq.PAIR) -> 
     return a, b
 
 
+# Threads of in_thread that never returned (their test failed).
+_left_running: list[threading.Thread] = []
+
+
 @pytest.fixture
 def plain_ctx() -> Any:
     context = plain_zmq.Context()
     yield context
+    if any(thread.is_alive() for thread in _left_running):
+        # libzmq aborts the process when a socket is closed under a thread
+        # blocked in it: leave this context to the process's end.
+        return
     context.destroy(linger=0)
 
 
@@ -734,23 +746,6 @@ def test_a_forked_child_can_make_use_and_term_contexts(fork, patch):
 
 
 # -- 13. smaller ones --------------------------------------------------------------
-
-
-class IndexOnly:
-    def __index__(self) -> int:
-        return 0
-
-
-@pytest.mark.parametrize("call", ["send", "recv", "send_multipart", "recv_multipart"])
-def test_flags_with_only_index_raise_type_error_as_plain_does(ctx, plain_ctx, call):
-    def scenario(module: Any, context: Any) -> str:
-        a, _ = plain_pair(context)
-        args = {"send": (b"x",), "send_multipart": ([b"x"],)}.get(call, ())
-        with pytest.raises(TypeError) as raised:
-            getattr(a, call)(*args, flags=IndexOnly())
-        return str(raised.value)
-
-    assert scenario(zmq, ctx) == in_thread(lambda: scenario(plain_zmq, plain_ctx))
 
 
 @pytest.mark.parametrize("timeout", [2**31, 2**40])
