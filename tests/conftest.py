@@ -20,7 +20,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import turns
-from helpers import Ticker
+from helpers import Ticker, left_running
 
 if "GREEN_ZMQ_SWEEP_INTERVAL" not in os.environ:
     zmq.set_sweep_interval(0.05)
@@ -110,6 +110,18 @@ def ctx() -> Iterator[zmq.Context]:
     context = KeepingContext()
     context.kept = []
     yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def plain_ctx() -> Iterator[plain_zmq.Context]:
+    """A plain pyzmq context, for the reference run of a scenario (see helpers.in_thread)."""
+    context = plain_zmq.Context()
+    yield context
+    if any(thread.is_alive() for thread in left_running):
+        # libzmq aborts the process when a socket is closed under a thread
+        # blocked in it: leave this context to the process's end.
+        return
     context.destroy(linger=0)
 
 

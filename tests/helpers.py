@@ -6,9 +6,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gevent
 
@@ -122,3 +123,34 @@ def pair(
         address = f"tcp://127.0.0.1:{port}"
     b.connect(address)
     return a, b
+
+
+# Threads of in_thread that never returned (their test failed).
+left_running: list[threading.Thread] = []
+
+
+def in_thread(function: Callable[[], Any], timeout: float = 10) -> Any:
+    """Plain pyzmq's answer: ``function()`` run in an OS thread, its result or exception.
+
+    A thread that has not returned after ``timeout`` seconds fails the test
+    and is left running: closing a socket under a thread blocked in it
+    aborts the process, so the ``plain_ctx`` fixture then leaves its
+    context open.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        left_running.append(thread)
+        raise AssertionError("plain pyzmq hangs here too")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -19,32 +19,9 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import socket_statistics
-from helpers import pair, run_python, spawn_parked, wait_until_parked
+from helpers import in_thread, pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
-
-
-def in_thread(function: Callable[[], Any], timeout: float = 10) -> Any:
-    """Plain pyzmq's answer: ``function()`` run in an OS thread, its result or exception."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        # Its plain socket must outlive the test: closing a socket under a
-        # thread blocked on it aborts the process (see plain_ctx).
-        _left_running.append(thread)
-        raise AssertionError("plain pyzmq hangs here too")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def plain_pair(context: Any, kind_a: int = zmq.PAIR, kind_b: int = zmq.PAIR) -> tuple[Any, Any]:
@@ -55,21 +32,6 @@ def plain_pair(context: Any, kind_a: int = zmq.PAIR, kind_b: int = zmq.PAIR) -> 
     a.bind(address)
     b.connect(address)
     return a, b
-
-
-# Threads of in_thread that never returned (their test failed).
-_left_running: list[threading.Thread] = []
-
-
-@pytest.fixture
-def plain_ctx() -> Any:
-    context = plain_zmq.Context()
-    yield context
-    if any(thread.is_alive() for thread in _left_running):
-        # libzmq aborts the process when a socket is closed under a thread
-        # blocked in it: leave this context to the process's end.
-        return
-    context.destroy(linger=0)
 
 
 def fd_is_open(fd: int) -> bool:
