@@ -25,6 +25,7 @@ __all__ = [
     "FD",
     "NOBLOCK",
     "PAIR",
+    "PEER",
     "POLLERR",
     "POLLIN",
     "POLLOUT",
@@ -37,6 +38,7 @@ __all__ = [
     "REQ",
     "ROUTER",
     "ROUTER_MANDATORY",
+    "SERVER",
     "SNDMORE",
     "SNDTIMEO",
     "STREAM",
@@ -74,6 +76,8 @@ XPUB = int(zmq.XPUB)
 XSUB = int(zmq.XSUB)
 PUB = int(zmq.PUB)
 PUSH = int(zmq.PUSH)
+SERVER = int(zmq.SERVER)
+PEER = int(zmq.PEER)
 
 
 class _IndexOnly:

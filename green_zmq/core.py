@@ -13,7 +13,6 @@ machinery.
 from __future__ import annotations
 
 import os
-from functools import partial
 from typing import Any, Callable
 
 import zmq
@@ -22,6 +21,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from . import _compat
+from ._arguments import check_arguments
 from ._ints import (
     DEALER as _DEALER,
     EVENTS as _EVENTS,
@@ -65,6 +65,12 @@ _base_recv = _Base.recv
 _base_recv_into = _Base.recv_into
 _base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
+
+# The range of a C int, which pyzmq's Cython layer converts flags to: flags
+# outside it fail at once (OverflowError), so they are checked before
+# taking a turn behind others.
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
 
 # Where recv may ask EVENTS instead of trying: by socket type, the EVENTS
 # bits that prove a recv would not wait (see Socket.recv and
@@ -149,7 +155,15 @@ class _Own:
     from specialising the lookup; a write goes through ``__setattr__``).
     """
 
-    __slots__ = ("state", "hub", "timeouts", "recv_waited", "recv_hint", "request_hint")
+    __slots__ = (
+        "state",
+        "hub",
+        "timeouts",
+        "recv_waited",
+        "recv_hint",
+        "request_hint",
+        "continuing",
+    )
 
     def __init__(self, hub: Any, timeouts: dict[int, int] | None) -> None:
         # The waiting state of the libzmq socket, shared with every other
@@ -179,6 +193,11 @@ class _Own:
         # socket; and every recv through this object that does not ask
         # EVENTS clears the mark (see recv_bypassed).
         self.request_hint = 0
+        # True while a multipart message goes frame by frame through a
+        # subclass's send or recv (see Socket._send_each): the frames after
+        # the first belong to a message libzmq has begun, and must not
+        # queue behind other greenlets' turns.
+        self.continuing = False
 
     def shared(self) -> None:
         """Another Python object may now use the libzmq socket: trust no cache."""
@@ -266,10 +285,9 @@ class Socket(zmq.Socket):
         if track or routing_id is not None or group is not None:
             # pyzmq's own send attaches these to a Frame; only the waiting is
             # ours, and the tracker, so that waiting on it is green too.
-            attempt = partial(
-                _sugar_send, self, data, copy=copy, track=track, routing_id=routing_id, group=group
+            result = self._green_call(
+                True, _send_with_options, int_flags(flags), data, copy, track, routing_id, group
             )
-            result = self._green_call(True, attempt, int_flags(flags))
             return green_tracker(result) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
@@ -292,7 +310,7 @@ class Socket(zmq.Socket):
                 return _base_send(self, data, flags, copy, track)
             finally:
                 state.after_op()
-        elif not state.senders:
+        elif not state.senders or state.sends_by_peer or own.continuing:
             try:
                 result = _base_send(self, data, flags | _NOBLOCK, copy, track)
             except zmq.Again:
@@ -301,7 +319,10 @@ class Socket(zmq.Socket):
                 state.after_op()
                 return result
         else:
-            # Others queue ahead: no call made, so no FD edge drained.
+            # Others queue ahead: no call made, so no FD edge drained; but a
+            # call pyzmq refuses for its arguments fails now, as in a thread.
+            if data.__class__ is not bytes or not _INT_MIN <= flags <= _INT_MAX:
+                check_arguments(True, _base_send, (self, data, flags | _NOBLOCK, copy, track))
             return self._wait_turn(
                 True, False, _base_send, self, data, flags | _NOBLOCK, copy, track
             )
@@ -346,6 +367,8 @@ class Socket(zmq.Socket):
             flags = int_flags(flags)
         if not head:
             return self.send(last, flags, copy=copy, track=track)
+        if type(self).send is not Socket.send:
+            return self._send_each(head, last, more, flags, copy, track)
         self.send(head[0], more, copy=copy, track=track)
         for part in head[1:]:
             self._send_rest(part, more, copy, track)
@@ -355,6 +378,21 @@ class Socket(zmq.Socket):
             own.recv_waited = own.request_hint
         self._after_op()
         return green_tracker(result) if track else result
+
+    def _send_each(
+        self, head: Any, last: Any, more: int, flags: int, copy: bool, track: bool
+    ) -> Any:
+        # A subclass that overrides send sees every frame, as pyzmq's
+        # send_multipart promises; only the first can take a turn.
+        own = self._green
+        self.send(head[0], more, copy=copy, track=track)
+        own.continuing = True
+        try:
+            for part in head[1:]:
+                self.send(part, more, copy=copy, track=track)
+            return self.send(last, flags, copy=copy, track=track)
+        finally:
+            own.continuing = False
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
         # libzmq accepts the rest of a message whose first frame it took
@@ -410,7 +448,7 @@ class Socket(zmq.Socket):
                 return _base_recv(self, flags, copy, track)
             finally:
                 state.after_op()
-        elif not state.receivers:
+        elif not state.receivers or own.continuing:
             own.recv_waited = 0
             try:
                 result = _base_recv(self, flags | _NOBLOCK, copy, track)
@@ -420,7 +458,10 @@ class Socket(zmq.Socket):
                 state.after_op()
                 return result
         else:
-            # Others queue ahead: no call made, so no FD edge drained.
+            # Others queue ahead: no call made, so no FD edge drained (but
+            # flags pyzmq refuses fail now, as in a thread of its own).
+            if not _INT_MIN <= flags <= _INT_MAX:
+                check_arguments(False, _base_recv, (self, flags | _NOBLOCK, copy, track))
             return self._wait_turn(False, False, _base_recv, self, flags | _NOBLOCK, copy, track)
         return self._wait_turn(False, True, _base_recv, self, flags | _NOBLOCK, copy, track)
 
@@ -432,6 +473,8 @@ class Socket(zmq.Socket):
         Only the first frame can wait; the rest of an atomic message is
         read without yielding.
         """
+        if type(self).recv is not Socket.recv:
+            return self._recv_each(flags, copy, track)
         if flags.__class__ is not int:
             flags = int_flags(flags)
         # Frames, even when bytes are wanted: Frame.more is half the price
@@ -451,18 +494,30 @@ class Socket(zmq.Socket):
             return [f.bytes for f in frames]
         return frames
 
+    def _recv_each(self, flags: Any, copy: bool, track: bool) -> list[Any]:
+        # A subclass that overrides recv sees every frame, as pyzmq's
+        # recv_multipart promises (and asks getsockopt for RCVMORE, as it
+        # does); only the first can take a turn.
+        own = self._green
+        parts = [self.recv(flags, copy=copy, track=track)]
+        own.continuing = True
+        try:
+            while self.getsockopt(zmq.RCVMORE):
+                parts.append(self.recv(flags, copy=copy, track=track))
+        finally:
+            own.continuing = False
+        return parts
+
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
         """Receive into a buffer, as :meth:`zmq.Socket.recv_into`; blocks only this greenlet."""
-        return self._green_call(
-            False,
-            lambda f: _base_recv_into(self, buffer, nbytes=nbytes, flags=f),
-            int_flags(flags),
-        )
+        return self._green_call(False, _recv_into, int_flags(flags), buffer, nbytes)
 
     # -- waiting -------------------------------------------------------------
 
-    def _green_call(self, writing: bool, attempt: Callable[[int], Any], flags: int) -> Any:
-        """Run ``attempt(flags)`` as a blocking call would, waiting only this greenlet.
+    def _green_call(
+        self, writing: bool, call: Callable[..., Any], flags: int, *rest: Any
+    ) -> Any:
+        """Run ``call(self, flags, *rest)`` as a blocking call would, waiting only this greenlet.
 
         With NOBLOCK in ``flags`` it is one call. Otherwise the call is tried
         at once unless others queue in the same direction (first come, first
@@ -478,27 +533,33 @@ class Socket(zmq.Socket):
         tried = True
         if state is None or not state.waiting:
             if flags & _NOBLOCK:
-                return attempt(flags)
+                return call(self, flags, *rest)
             try:
-                return attempt(flags | _NOBLOCK)
+                return call(self, flags | _NOBLOCK, *rest)
             except zmq.Again:
                 pass
         elif flags & _NOBLOCK:
             try:
-                return attempt(flags)
+                return call(self, flags, *rest)
             finally:
                 state.after_op()
-        elif not (state.senders if writing else state.receivers):
+        elif (
+            not (state.senders if writing else state.receivers)
+            or (writing and state.sends_by_peer)
+            or own.continuing
+        ):
             try:
-                result = attempt(flags | _NOBLOCK)
+                result = call(self, flags | _NOBLOCK, *rest)
             except zmq.Again:
                 pass
             else:
                 state.after_op()
                 return result
         else:
+            # Others queue ahead: arguments pyzmq refuses fail now.
+            check_arguments(writing, call, (self, flags | _NOBLOCK, *rest))
             tried = False
-        return self._wait_turn(writing, tried, attempt, flags | _NOBLOCK)
+        return self._wait_turn(writing, tried, call, self, flags | _NOBLOCK, *rest)
 
     def _wait_turn(self, writing: bool, tried: bool, call: Callable[..., Any], *args: Any) -> Any:
         # Others are queued, or the call would block: take a turn, first come
@@ -621,6 +682,25 @@ class Socket(zmq.Socket):
         super().close(linger)
         if state is not None and self._closed:
             state.close()
+
+
+def _send_with_options(
+    socket: Any,
+    flags: int,
+    data: Any,
+    copy: bool,
+    track: bool,
+    routing_id: int | None,
+    group: str | None,
+) -> Any:
+    # pyzmq's own send, which puts a tracker, routing id or group on a Frame.
+    return _sugar_send(
+        socket, data, flags, copy=copy, track=track, routing_id=routing_id, group=group
+    )
+
+
+def _recv_into(socket: Any, flags: int, buffer: Any, nbytes: int) -> int:
+    return _base_recv_into(socket, buffer, nbytes=nbytes, flags=flags)  # type: ignore[no-any-return]
 
 
 def recv_bypassed(socket: Any) -> None:

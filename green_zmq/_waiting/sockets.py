@@ -57,7 +57,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from .. import _compat
-from .._ints import ENOTSOCK, EVENTS, FD, POLLIN, POLLOUT, TYPE
+from .._ints import ENOTSOCK, EVENTS, FD, PEER, POLLIN, POLLOUT, ROUTER, SERVER, STREAM, TYPE
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
 from .turns import Turn, park, wake, wake_in_hub
@@ -97,6 +97,12 @@ _SPIN_BACKOFF_MAX = 0.1
 # after 1 ms, doubling up to 50 ms, unless an FD edge wakes it first.
 _FUTILE_PAUSE = 0.001
 _FUTILE_PAUSE_MAX = 0.05
+
+
+# Socket types whose send goes to a peer the message names: whether it can
+# go depends on that peer (ROUTER_MANDATORY, a full pipe, a peer unknown),
+# and POLLOUT only says that some peer has room.
+_SENDS_BY_PEER = frozenset((ROUTER, STREAM, SERVER, PEER))
 
 
 def backoff(base: float, cap: float, count: int) -> float:
@@ -240,6 +246,7 @@ class SocketWaiting:
         "waiting",
         "senders",
         "receivers",
+        "sends_by_peer",
         "closed",
         "_idle_fires",
         "_backoff",
@@ -266,6 +273,11 @@ class SocketWaiting:
         # The turns queued per direction, first come first served.
         self.receivers: deque[Turn] = deque()
         self.senders: deque[Turn] = deque()
+        # Sends that name their peer are not served in turns: each one's
+        # readiness is its own peer's, as in a thread of its own (so a send
+        # is tried at once whoever waits, and every waiting sender is woken
+        # by a POLLOUT to try its own).
+        self.sends_by_peer = self.kind in _SENDS_BY_PEER
         self._interests: list[Interest] = []
         self.waiting = 0
         self.closed = False
@@ -301,7 +313,11 @@ class SocketWaiting:
         if events & POLLIN and self.receivers:
             wake(self.receivers[0], hub)
         if events & POLLOUT and self.senders:
-            wake(self.senders[0], hub)
+            if self.sends_by_peer:
+                for turn in self.senders:
+                    wake(turn, hub)
+            else:
+                wake(self.senders[0], hub)
         for interest in self._interests:
             if events & interest.mask:
                 interest.fire(hub)
@@ -405,6 +421,8 @@ class SocketWaiting:
             self._spare_turn = None
         queue = self.senders if writing else self.receivers
         queue.append(turn)
+        # Whether this turn may call without being at the head of its queue.
+        on_its_own = writing and self.sends_by_peer
         if self._interests:
             self._update_contended()
         self._enter()
@@ -423,7 +441,7 @@ class SocketWaiting:
                 if drained and self.waiting > 1:
                     self.after_op()
                 drained = True
-                if turn.woken and queue[0] is turn:
+                if turn.woken and (on_its_own or queue[0] is turn):
                     # EVENTS shows our direction ready, yet our call has just
                     # failed: on this socket readiness is not about our call
                     # (ROUTER_MANDATORY to a full peer: POLLOUT means some
@@ -444,7 +462,7 @@ class SocketWaiting:
                     park(turn, self.registry, deadline)
                 if self.closed:
                     raise zmq.ZMQError(ENOTSOCK)
-                if queue[0] is turn:
+                if on_its_own or queue[0] is turn:
                     try:
                         result = call(*args)
                     except zmq.Again:
@@ -582,7 +600,12 @@ class SocketWaiting:
         if readers:
             wake_in_hub(readers[0])
         if writers:
-            wake_in_hub(writers[0])
+            if self.sends_by_peer and len(writers) > 1:
+                # A woken greenlet runs at once and may leave: walk a copy.
+                for turn in list(writers):
+                    wake_in_hub(turn)
+            else:
+                wake_in_hub(writers[0])
         for interest in parked:
             interest.fire_in_hub()
 
@@ -612,6 +635,8 @@ class SocketWaiting:
             return
         old = self.registry.sweeps - 1
         heads = [queue[0] for queue in (self.receivers, self.senders) if queue]
+        if self.sends_by_peer:
+            heads.extend(self.senders)
         for interest in self._interests:
             heads.extend(interest.turns)
         if not any(_overdue(turn, old) for turn in heads):
@@ -632,7 +657,7 @@ class SocketWaiting:
         if events & POLLIN and self.receivers:
             owed.append(self.receivers[0])
         if events & POLLOUT and self.senders:
-            owed.append(self.senders[0])
+            owed.extend(self.senders if self.sends_by_peer else (self.senders[0],))
         for interest in self._interests:
             if events & interest.mask:
                 owed.extend(interest.turns)
