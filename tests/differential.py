@@ -112,9 +112,15 @@ TOPOLOGIES: dict[str, tuple[str, str]] = {
     "reqrep": ("REQ", "REP"),
     "dealerrouter": ("DEALER", "ROUTER"),
     "pubsub": ("PUB", "SUB"),
+    # A ROUTER with ROUTER_MANDATORY and two DEALER peers (``a`` and ``c``,
+    # routing ids A and C) whose pipes hold a few messages: each send's
+    # readiness is its own peer's.
+    "routerpeers": ("DEALER", "ROUTER"),
 }
 BASE_ENDPOINT = "inproc://base"
 ENDPOINTS = (BASE_ENDPOINT, "inproc://other")
+THIRD_ENDPOINT = "inproc://third"
+PEER_HWM = 4
 RAW = ("r", "rfd")
 
 
@@ -207,9 +213,22 @@ def rawrecv() -> Step:
     return Step("rawrecv")
 
 
-def flood(sock: str, count: int) -> Step:
-    """Send up to ``count`` one-frame messages with NOBLOCK, stopping at the first Again."""
-    return Step("flood", (sock, count))
+def flood(sock: str, count: int, peer: bytes | None = None) -> Step:
+    """Send up to ``count`` messages with NOBLOCK, stopping at the first Again.
+
+    One frame each, or ``[peer, frame]`` to a ROUTER's ``peer``.
+    """
+    return Step("flood", (sock, count, peer))
+
+
+# Calls that plain pyzmq refuses for their arguments, before any waiting.
+BAD_CALLS = ("send str", "send int", "recv_into bytes")
+
+
+def bad(sock: str, call: str) -> Step:
+    """A call plain pyzmq refuses at once (:data:`BAD_CALLS`), whoever else waits."""
+    assert call in BAD_CALLS
+    return Step("bad", (sock, call))
 
 
 def together(*steps: Step) -> Step:
@@ -247,10 +266,10 @@ class Model:
     which socket, its kind, and the socket's timeouts, hence how long a step may wait."""
 
     def __init__(self) -> None:
-        self.base: dict[str, str] = {"a": "a", "b": "b"}
-        self.kind: dict[str, str] = {"a": "green", "b": "green"}
+        self.base: dict[str, str] = {"a": "a", "b": "b", "c": "c"}
+        self.kind: dict[str, str] = {"a": "green", "b": "green", "c": "green"}
         self.timeouts: dict[str, dict[str, int]] = {
-            s: {"RCVTIMEO": -1, "SNDTIMEO": -1} for s in "ab"
+            s: {"RCVTIMEO": -1, "SNDTIMEO": -1} for s in "abc"
         }
 
     def apply(self, step: Step) -> None:
@@ -288,7 +307,7 @@ class Model:
 
     @staticmethod
     def never_waits(step: Step) -> bool:
-        return step.op in ("flood", "drain") or (
+        return step.op in ("flood", "drain", "bad") or (
             step.op in ("send", "recv")
             and step.args[-1 if step.op == "send" else 1] & plain_zmq.NOBLOCK
         )
@@ -329,7 +348,16 @@ class World:
         kind_a, kind_b = TOPOLOGIES[topology]
         a = self.ctx.socket(getattr(z, kind_a))
         b = self.ctx.socket(getattr(z, kind_b))
-        for s in (a, b):
+        peers = [a]
+        if topology == "routerpeers":
+            c = self.ctx.socket(z.DEALER)
+            c.routing_id = b"C"
+            peers.append(c)
+            b.router_mandatory = 1
+            b.sndhwm = PEER_HWM
+            for peer in peers:
+                peer.rcvhwm = PEER_HWM
+        for s in (b, *peers):
             s.linger = 0
         if kind_a == "DEALER":
             # ROUTER's first frame must be the same in both executors.
@@ -338,13 +366,19 @@ class World:
             b.subscribe(b"")
         a.bind(BASE_ENDPOINT)
         b.connect(BASE_ENDPOINT)
-        # Process the connection's commands on both sides now (PUB learns
-        # of the subscription), so that the first step finds it done.
-        a.get(z.EVENTS)
-        b.get(z.EVENTS)
+        if len(peers) > 1:
+            peers[1].bind(THIRD_ENDPOINT)
+            b.connect(THIRD_ENDPOINT)
+        # Process the connection's commands on every side now (PUB learns
+        # of the subscription, a ROUTER of its peers' routing ids), so that
+        # the first step finds it done.
+        for s in (*peers, b):
+            s.get(z.EVENTS)
         # Read now: FD is the one option whose read processes no commands,
         # but the harness should make no libzmq calls between steps.
         self.fds = {"a": a.FD, "b": b.FD}
+        if len(peers) > 1:
+            self.fds["c"] = peers[1].FD
         raw, self.raw_peer = stdsocket.socketpair()
         raw.setblocking(False)
         self.raw_peer.setblocking(False)
@@ -356,6 +390,8 @@ class World:
             "p": z.Poller(),
             "q": z.Poller(),
         }
+        if len(peers) > 1:
+            self.objects["c"] = peers[1]
 
     def await_reaper(self) -> None:
         """After a close: until the peer has heard of it (see REAPER_DELAY)."""
@@ -413,7 +449,11 @@ class World:
         """The (libzmq socket, direction) whose waiters the step queues with, if any."""
         if step.op not in ("send", "recv"):
             return None
-        return (self.objects[step.args[0]].underlying, step.op)
+        sock = self.objects[step.args[0]]
+        if step.op == "send" and sock.type == plain_zmq.ROUTER:
+            # Each send waits for its own peer, as each thread's call is its own.
+            return None
+        return (sock.underlying, step.op)
 
     def perform(self, step: Step, zero: bool) -> Any:
         """Run the step; with ``zero``, without waiting (NOBLOCK, or timeout 0)."""
@@ -487,13 +527,23 @@ class World:
         if op == "rawrecv":
             return o["r"].recv(16)
         if op == "flood":
-            name, count = args
+            name, count, peer = args
             for _ in range(count):
                 try:
-                    o[name].send(b"flood", plain_zmq.NOBLOCK)
+                    if peer is None:
+                        o[name].send(b"flood", plain_zmq.NOBLOCK)
+                    else:
+                        o[name].send_multipart([peer, b"flood"], plain_zmq.NOBLOCK)
                 except plain_zmq.Again:
                     break
             return None
+        if op == "bad":
+            name, call = args
+            if call == "send str":
+                return o[name].send("text")
+            if call == "send int":
+                return o[name].send(5)
+            return o[name].recv_into(b"read-only")
         if op == "drain":
             received = 0
             while True:
@@ -506,8 +556,8 @@ class World:
 
     def close_all(self) -> None:
         # Closing a shadow closes the libzmq socket: only the originals.
-        for name in "ab":
-            if not self.objects[name].closed:
+        for name in "abc":
+            if name in self.objects and not self.objects[name].closed:
                 self.objects[name].close(linger=0)
         self.objects["r"].close()
         self.raw_peer.close()
@@ -882,6 +932,8 @@ _EVENTS = (
     0,
 )
 _TIMEOUTS = (0, SHORT, LONG, -1)
+# The first frame of a ROUTER's send: its peers, mostly, and one it lacks.
+_ROUTER_PEERS = {"dealerrouter": (b"A", b"A", b"Z"), "routerpeers": (b"A", b"C", b"C", b"Z")}
 _POLL_TIMEOUTS = (0, SHORT, LONG, None)
 
 
@@ -890,8 +942,8 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
     """Scenarios whose steps only name live objects and keep within the foreground budget."""
     topology = draw(st.sampled_from(sorted(TOPOLOGIES)))
     model = Model()
-    alive = ["a", "b"]
-    shadows: dict[str, int] = {"a": 0, "b": 0}
+    alive = ["a", "b", "c"] if topology == "routerpeers" else ["a", "b"]
+    shadows: dict[str, int] = {"a": 0, "b": 0, "c": 0}
     polled: set[str] = set()  # base sockets that any poll or poller has seen
     registered: dict[str, set[str]] = {"p": set(), "q": set()}
     budget = FOREGROUND_BUDGET
@@ -931,6 +983,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                     "busy",
                     "raw",
                     "flood",
+                    "bad",
                 ]
             )
         )
@@ -939,7 +992,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             count = draw(st.integers(1, 3))
             frames = [b"m%d.%d" % (payload, i) for i in range(count)]
             if TOPOLOGIES[topology][1] == "ROUTER" and model.base[sock] == "b":
-                frames.insert(0, draw(st.sampled_from([b"A", b"A", b"Z"])))
+                frames.insert(0, draw(st.sampled_from(_ROUTER_PEERS[topology])))
             flags = draw(st.sampled_from(_FLAGS))
             step = send(sock, *frames, flags=flags | (plain_zmq.NOBLOCK if plain_shadow else 0))
         elif kind == "recv":
@@ -1031,8 +1084,15 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             step = busy(draw(st.sampled_from(("cpu", "sleep"))))
         elif kind == "raw":
             step = draw(st.sampled_from((rawsend(), rawrecv())))
+        elif kind == "bad":
+            if plain_shadow:
+                continue
+            step = bad(sock, draw(st.sampled_from(BAD_CALLS)))
         else:
-            step = draw(st.sampled_from((flood(sock, 300), drain(sock))))
+            peer = None
+            if TOPOLOGIES[topology][1] == "ROUTER" and model.base[sock] == "b":
+                peer = draw(st.sampled_from(_ROUTER_PEERS[topology]))
+            step = draw(st.sampled_from((flood(sock, 300, peer), drain(sock))))
         ahead = model.foreground_ms(step, model.wait_of(step))
         if ahead:
             if ahead > budget:

@@ -22,6 +22,7 @@ from differential import (
     Divergence,
     Scenario,
     Step,
+    bad,
     busy,
     close,
     drain,
@@ -338,6 +339,60 @@ def test_poller_changed_while_polled(change: str) -> None:
 
 
 # -- generated scenarios ---------------------------------------------------------------
+
+
+# -- one greenlet's wait holds up no other's call (issue 25, items 4 and 5) ---------------
+
+EHOSTUNREACH = ("raise", "ZMQError", zmq.EHOSTUNREACH)
+
+
+def test_router_sends_to_a_ready_or_unknown_peer_do_not_wait_behind_a_full_one() -> None:
+    check(
+        Scenario(
+            "routerpeers",
+            (
+                flood("b", 300, b"A"),
+                send("b", b"A", b"late"),
+                send("b", b"C", b"go"),
+                send("b", b"Z", b"nobody"),
+                drain("a"),
+            ),
+        ),
+        {1: (None, 4), 2: (None, 2), 3: (EHOSTUNREACH, 3)},
+    )
+
+
+def test_router_senders_waiting_for_different_peers_each_go_when_theirs_has_room() -> None:
+    check(
+        Scenario(
+            "routerpeers",
+            (
+                flood("b", 300, b"A"),
+                flood("b", 300, b"C"),
+                send("b", b"A", b"first"),
+                send("b", b"C", b"second"),
+                drain("c"),
+                drain("a"),
+            ),
+        ),
+        {2: (None, 5), 3: (None, 4)},
+    )
+
+
+@pytest.mark.parametrize("call", ["send str", "send int"])
+def test_a_bad_send_fails_at_once_while_another_waits_to_send(call: str) -> None:
+    check(
+        Scenario("pushpull", (close("b"), send("a", b"waits"), bad("a", call))),
+        {1: (None, "pending"), 2: (("raise", "TypeError", None), 2)},
+    )
+
+
+def test_a_bad_recv_into_fails_at_once_while_another_waits_to_receive() -> None:
+    check(
+        Scenario("pushpull", (recv("b"), bad("b", "recv_into bytes"), send("a", b"x"))),
+        {0: (b"x", 2), 1: (("raise", "BufferError", None), 1)},
+    )
+
 
 
 @pytest.mark.timeout(240)
