@@ -33,11 +33,15 @@ def _until_the_spin_ends() -> None:
 
 @contextmanager
 def _spin_set_to(seconds: float) -> Iterator[None]:
+    # Spins far longer than a user may set (10 ms at most), so that a loaded
+    # machine still sees the spin while it lasts.
+    limit, registry._MAX_SPIN = registry._MAX_SPIN, max(registry._MAX_SPIN, seconds)
     previous = zmq.set_spin(seconds)
     try:
         yield
     finally:
         zmq.set_spin(previous)
+        registry._MAX_SPIN = limit
 
 
 
@@ -154,4 +158,5 @@ def test_spin_is_read_from_the_environment(value, expected):
 def test_a_bad_spin_in_the_environment_fails_the_import_clearly():
     out = run_python("import green_zmq", env={"GREEN_ZMQ_SPIN": "fast"}, check=False)
     assert out.returncode != 0
-    assert "GREEN_ZMQ_SPIN must be a number of seconds, not 'fast'" in out.stderr
+    assert "GREEN_ZMQ_SPIN must be a number of seconds >= 0" in out.stderr
+    assert "'fast'" in out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -26,18 +27,61 @@ __all__ = [
 ]
 
 
-def _seconds_from_env(name: str, default: float) -> float:
+# Units a duration may carry, in the environment or as a string argument.
+_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+
+# A spin longer than this burns CPU for nothing (waking a sleeping thread
+# costs tens of microseconds, so a wait of milliseconds loses nothing by
+# sleeping), and GREEN_ZMQ_SPIN=50, meant as 50 microseconds, would spin
+# for 50 seconds per wait.
+_MAX_SPIN = 0.01
+
+
+def duration(setting: str, value: Any, maximum: float | None = None) -> float:
+    """``value`` as a duration in seconds, or ``ValueError`` naming ``setting``.
+
+    The one validator of the package's durations, for the environment and
+    for the setters alike: a number of seconds (int or float, not bool), or
+    a string holding one, with an optional unit (``50us``, ``0.5ms``,
+    ``1s``). Negative, infinite and NaN values are refused, and values
+    above ``maximum``.
+    """
+    number: float | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        scale = 1.0
+        for unit, factor in _UNITS.items():
+            if text.endswith(unit) and text[: -len(unit)].strip():
+                text, scale = text[: -len(unit)].strip(), factor
+                break
+        try:
+            number = float(text) * scale
+        except ValueError:
+            number = None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(
+            f"{setting} must be a number of seconds >= 0, optionally with a unit "
+            f"(us, ms, s), not {value!r}"
+        )
+    if maximum is not None and number > maximum:
+        raise ValueError(
+            f"{setting} is at most {maximum:g} seconds, not {value!r} "
+            "(a unit says which you mean: 50us, 0.5ms)"
+        )
+    return number
+
+
+def _from_env(name: str, default: float, maximum: float | None = None) -> float:
     raw = os.environ.get(name)
-    if not raw:
+    if raw is None or not raw.strip():
         return default
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    return duration(name, raw, maximum)
 
 
-_sweep_interval = _seconds_from_env("GREEN_ZMQ_SWEEP_INTERVAL", 1.0)
-_spin = _seconds_from_env("GREEN_ZMQ_SPIN", 0.00005)
+_sweep_interval = _from_env("GREEN_ZMQ_SWEEP_INTERVAL", 1.0)
+_spin = _from_env("GREEN_ZMQ_SPIN", 0.00005, _MAX_SPIN)
 
 # The spin adapts to the traffic: each spin that runs out with nothing
 # happening costs a credit, and a wait that begins while the hub is still
@@ -48,7 +92,7 @@ _SPIN_CREDIT = 8
 _SPIN_PROBE = 16
 
 
-def set_spin(seconds: float) -> float:
+def set_spin(value: float | str) -> float:
     """Set how long the hub polls instead of sleeping after a wait begins; return the old value.
 
     A thread that sleeps in ``epoll_wait`` takes tens of microseconds to
@@ -60,30 +104,27 @@ def set_spin(seconds: float) -> float:
     never spins. The cost is at most this much CPU per wait, and it adapts:
     when waits keep outlasting the spin (traffic slower than one message
     per spin time), the hub stops spinning, trying again now and then.
-    Setting it gives the calling thread's hub a fresh start.
+    Setting it gives the calling thread's hub a fresh start. At most 10 ms;
+    a string may give a unit (``"50us"``), as the environment variable may.
     """
     global _spin
-    if seconds < 0:
-        raise ValueError("spin time must be >= 0")
-    previous, _spin = _spin, float(seconds)
+    previous, _spin = _spin, duration("set_spin", value, _MAX_SPIN)
     registry = hub_waiting(get_hub())
     registry.spin_credit = _SPIN_CREDIT
     registry.spins_skipped = 0
     return previous
 
 
-def set_sweep_interval(seconds: float) -> float:
+def set_sweep_interval(value: float | str) -> float:
     """Set how often the missed-edge sweeper looks at waiting sockets; return the old value.
 
     ``0`` turns the sweeper off (correctness never depends on it). The
     default is 1 second, or the ``GREEN_ZMQ_SWEEP_INTERVAL`` environment
     variable. Takes effect at once on the calling thread's hub, and on
-    other hubs at their next wait.
+    other hubs at their next wait. A string may give a unit (``"500ms"``).
     """
     global _sweep_interval
-    if seconds < 0:
-        raise ValueError("sweep interval must be >= 0")
-    previous, _sweep_interval = _sweep_interval, float(seconds)
+    previous, _sweep_interval = _sweep_interval, duration("set_sweep_interval", value)
     registry = hub_waiting(get_hub())
     if registry.sweep_timer is not None:
         registry.sweep_timer.close()
