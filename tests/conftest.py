@@ -40,6 +40,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run the stress suite at full size (same as GREEN_ZMQ_STRESS=long)",
     )
+    parser.addoption(
+        "--figures",
+        action="store_true",
+        help="print the figures the stress and multi-host tests record (so does -v)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Each suite by the folder it lives in: ``pytest -m "not stress"``.
+    for item in items:
+        parts = item.path.parts
+        for folder in ("stress", "hosts"):
+            if folder in parts:
+                item.add_marker(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -407,11 +407,13 @@ def test_a_bad_recv_into_fails_at_once_while_another_waits_to_receive() -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+@pytest.mark.slow
 @given(scenarios())
 def test_generated_scenarios(scenario: Scenario) -> None:
     run(scenario).assert_same()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @settings(
     max_examples=25,

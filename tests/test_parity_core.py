@@ -578,6 +578,7 @@ def test_unregister_works_after_a_closed_sockets_fd_number_is_reused(ctx):
 # -- 9. errors-only registrations of raw fds do not spin ------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["Poller POLLERR", "Poller POLLPRI", "select xlist"])
 def test_an_fd_wanted_only_for_errors_costs_no_cpu_while_readable(how, pipe):
     r, w = pipe

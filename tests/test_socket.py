@@ -310,6 +310,7 @@ def test_waiting_readers_are_served_first_come_first_served(ctx):
     assert got == {n: b"%d" % n for n in range(5)}
 
 
+@pytest.mark.slow
 def test_multipart_messages_of_many_senders_never_interleave(ctx):
     a, b = pair(ctx, zmq.PUSH, zmq.PULL, hwm=2)
     senders, per_sender = 10, 100

@@ -95,6 +95,7 @@ def _one_long_wait(a, b) -> bool:
     return spun
 
 
+@pytest.mark.slow
 def test_waits_that_outlast_the_spin_stop_it_but_for_a_probe_now_and_then(ctx):
     a, b = pair(ctx)
     with _spin_set_to(_WINDOW):
@@ -104,6 +105,7 @@ def test_waits_that_outlast_the_spin_stop_it_but_for_a_probe_now_and_then(ctx):
     assert spun[_CREDIT:] == probes
 
 
+@pytest.mark.slow
 def test_a_wait_that_begins_within_the_spin_gives_the_spin_back(ctx):
     a, b = pair(ctx)
     with _spin_set_to(_WINDOW):

@@ -37,6 +37,7 @@ def test_green_stream_does_what_pyzmqs_does(
     assert green == plain
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_green_stream_goes_on_where_pyzmqs_stalls(caplog: pytest.LogCaptureFixture) -> None:
     # The one known divergence: sends queued before there was room, the

@@ -2,9 +2,9 @@
 
 The stress and multi-host suites each make one :class:`FiguresReport`: its
 ``figures`` fixture hands a test a dict to fill (message counts, durations,
-longest waits, counters), and :meth:`FiguresReport.summary` prints them all
-in the terminal summary and writes them to the file an environment variable
-names. docs/reliability.md quotes the reports of the last full-size runs.
+longest waits, counters), and :meth:`FiguresReport.summary` writes them to
+the file an environment variable names, and prints them in the terminal
+summary when asked (``pytest --figures``, or ``-v``). docs/reliability.md quotes the reports of the last full-size runs.
 """
 
 from __future__ import annotations
@@ -40,15 +40,19 @@ class FiguresReport:
         return figures
 
     def summary(self, terminalreporter: Any) -> None:
+        """Write the JSON file if asked for; print the figures with ``--figures`` or ``-v``."""
         if not self.recorded:
             return
         mode = "long" if stress_mode.LONG else "short"
+        path = os.environ.get(self.env)
+        if path:
+            with open(path, "w") as out:
+                json.dump({"mode": mode, "figures": self.recorded}, out, indent=2, sort_keys=True)
+        config = terminalreporter.config
+        if not (config.getoption("--figures", default=False) or config.get_verbosity() > 0):
+            return
         terminalreporter.section(f"{self.title} ({mode} run)")
         for test, values in self.recorded.items():
             terminalreporter.write_line(test)
             for name, value in values.items():
                 terminalreporter.write_line(f"    {name}: {value}")
-        path = os.environ.get(self.env)
-        if path:
-            with open(path, "w") as out:
-                json.dump({"mode": mode, "figures": self.recorded}, out, indent=2, sort_keys=True)

@@ -23,7 +23,7 @@ from stress_mode import size
 
 import green_zmq as zmq
 
-pytestmark = pytest.mark.timeout(size(60, 300))
+pytestmark = [pytest.mark.timeout(size(60, 300)), pytest.mark.slow]
 
 PEER = Path(__file__).with_name("peer.py")
 ROOT = Path(zmq.__file__).resolve().parent.parent
