@@ -4,7 +4,8 @@ The stress and multi-host suites each make one :class:`FiguresReport`: its
 ``figures`` fixture hands a test a dict to fill (message counts, durations,
 longest waits, counters), and :meth:`FiguresReport.summary` writes them to
 the file an environment variable names, and prints them in the terminal
-summary when asked (``pytest --figures``, or ``-v``). docs/reliability.md quotes the reports of the last full-size runs.
+summary when asked (``pytest --figures``, or ``-v``). docs/reliability.md
+quotes the reports of the last full-size runs.
 """
 
 from __future__ import annotations
