@@ -38,9 +38,14 @@ except Exception as exc:
 """
 
 
+# Neither setting inherited from this run (CI runs the suite with both set).
+UNSET = {"GREEN_ZMQ_SPIN": None, "GREEN_ZMQ_SWEEP_INTERVAL": None}
+
+
 def from_setter(name: str, value: str) -> list[object]:
     setter = {"spin": "set_spin", "sweep": "set_sweep_interval"}[name]
-    return json.loads(run_python(SETTER_PROGRAM, setter, value).stdout)  # type: ignore[no-any-return]
+    result = run_python(SETTER_PROGRAM, setter, value, env=UNSET)
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def from_environment(name: str, value: str) -> list[object]:
@@ -54,7 +59,7 @@ except Exception as exc:
 else:
     print(json.dumps(["ok", green_zmq.{setter}(0)]))
 """
-    result = run_python(code, env={SETTINGS[name][0]: value})
+    result = run_python(code, env={**UNSET, SETTINGS[name][0]: value})
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
