@@ -126,13 +126,13 @@ def patch(*, zmq: bool = False) -> None:
 
 
 def _check_main_thread() -> None:
-    # gevent.monkey.patch_thread() makes threading's idea of the main thread
-    # a greenlet, so ask the unpatched _thread, against the ident gevent
-    # recorded for the main thread.
-    from gevent.hub import MAIN_THREAD_IDENT
-    from gevent.monkey import get_original
+    import threading
 
-    if get_original("_thread", "get_ident")() != MAIN_THREAD_IDENT:
+    # threading's own test (asyncio's too). Not gevent.hub.MAIN_THREAD_IDENT:
+    # that is whichever thread first imported gevent. Once gevent has patched
+    # threading, its threads are greenlets and the main thread is the main
+    # greenlet.
+    if threading.current_thread() is not threading.main_thread():
         raise RuntimeError(
             "green_zmq.monkey.patch() must be called from the main thread "
             "(patching swaps module attributes every thread sees)"

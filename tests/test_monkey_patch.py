@@ -384,6 +384,59 @@ def test_patch_from_another_thread_is_refused():
     assert "must be called from the main thread" in output
 
 
+def test_patch_from_a_thread_that_first_imported_gevent_is_refused():
+    # gevent.hub records the thread that imports it as the main thread; the
+    # check must not believe it.
+    output = run(
+        """
+        import sys, threading
+        outcome = []
+        def patch():
+            # gevent (and green_zmq) first imported here, in a worker thread.
+            assert "gevent" not in sys.modules
+            from green_zmq import monkey
+            try:
+                monkey.patch()
+            except RuntimeError as e:
+                outcome.append(str(e))
+            else:
+                outcome.append("patched")
+        t = threading.Thread(target=patch); t.start(); t.join()
+        from green_zmq import monkey
+        assert not monkey.is_patched()
+        print(outcome[0])
+        # The main thread still may.
+        monkey.patch()
+        assert monkey.is_patched()
+        """
+    )
+    assert "must be called from the main thread" in output
+
+
+def test_patch_from_a_real_thread_is_refused_under_patch_all():
+    # Under patch_all() threading's threads are greenlets; a real OS thread
+    # (gevent's threadpool) is still not the main thread.
+    output = run(
+        """
+        from gevent import monkey as gevent_monkey
+        gevent_monkey.patch_all()
+        import gevent
+        from green_zmq import monkey
+        def patch():
+            try:
+                monkey.patch()
+            except RuntimeError as e:
+                return str(e)
+            return "patched"
+        print(gevent.get_hub().threadpool.spawn(patch).get())
+        print(patch())
+        """
+    )
+    refused, allowed = output.splitlines()
+    assert "must be called from the main thread" in refused
+    assert allowed == "patched"
+
+
 def test_unknown_options_and_targets_are_refused():
     run(
         """
