@@ -646,7 +646,8 @@ class Context(zmq.Context[Socket]):
     an OS thread of its own: other greenlets keep running, greenlets waiting
     on its sockets get :class:`zmq.ContextTerminated`, and can close them.
     ``Context.instance()`` is a singleton of its own, distinct from
-    ``zmq.Context.instance()``.
+    ``zmq.Context.instance()`` (until ``green_zmq.monkey.patch(zmq=True)``
+    makes them one).
 
     In a child process created by fork(), :meth:`socket` on an inherited
     context raises :class:`RuntimeError`; :meth:`term` and :meth:`destroy`

@@ -53,6 +53,7 @@ library (importing it imports the green_zmq package, and so pyzmq).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
@@ -236,6 +237,7 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     _replace("zmq", green)
     # pyzmq's contexts, those made before the patch among them, make green sockets.
     setattr(plain.sugar.context.Context, "_socket_class", green["Socket"])  # noqa: B010
+    _one_instance(plain.sugar.context.Context, green["Context"])
     # The background devices call these module globals in their thread.
     _replace("zmq.devices", {"proxy": green["proxy"]})
     _replace("zmq.devices.basedevice", {"proxy": green["proxy"]})
@@ -246,6 +248,30 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     # sockets, which are green now; green_zmq's stand-in (the same API and
     # policies) serves ZAP in a greenlet instead.
     _replace("zmq.auth.thread", _public("green_zmq.auth.thread"))
+
+
+def _one_instance(pyzmq_context: type, green_context: type) -> None:
+    """One ``Context.instance()`` for the process, green_zmq's, whoever asks.
+
+    pyzmq keeps a singleton per class, and its thread devices bound
+    ``zmq.Context.instance`` when ``zmq.devices`` was imported: after the
+    patch they would make a plain context of their own, which a program's
+    ``zmq.Context.instance()`` cannot reach over inproc://. pyzmq's class
+    now hands out green_zmq's singleton; its subclasses (``zmq.asyncio``'s,
+    green_zmq's) keep their own, as in plain pyzmq.
+    """
+    pyzmq_instance = pyzmq_context.instance.__func__  # type: ignore[attr-defined]
+
+    @functools.wraps(pyzmq_instance)
+    def instance(cls: type, io_threads: int = 1) -> Any:
+        if cls is pyzmq_context:
+            return green_context.instance(io_threads)  # type: ignore[attr-defined]
+        return pyzmq_instance(cls, io_threads)
+
+    setattr(pyzmq_context, "instance", classmethod(instance))  # noqa: B010
+    import zmq.devices.basedevice
+
+    zmq.devices.basedevice.Device.context_factory = green_context.instance  # type: ignore[attr-defined]
 
 
 # -- the startup hook --------------------------------------------------------------

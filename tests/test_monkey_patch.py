@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_python
+from helpers import printed_facts, run_plain_and_monkey, run_python
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = str(Path(__file__).with_name("monkey_fixtures"))
+FIXTURES = Path(__file__).with_name("monkey_fixtures")
 # The fixtures on the path; no inherited GREEN_ZMQ_MONKEY (the suite itself
 # may run under python -m green_zmq.monkey).
-ENV = {"PYTHONPATH": FIXTURES, "GREEN_ZMQ_MONKEY": None}
+ENV = {"PYTHONPATH": str(FIXTURES), "GREEN_ZMQ_MONKEY": None}
 
 
 def run(code: str) -> str:
@@ -322,6 +322,25 @@ def test_pyzmq_thread_device_runs_a_green_proxy_in_its_thread_after_patch_zmq():
         client.close(); worker.close(); ctx.term()
         """
     )
+
+
+def run_fixture_plain_and_patched(name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What fixture ``name`` prints, run by python and by ``python -m green_zmq.monkey --zmq``."""
+    plain, patched = run_plain_and_monkey(str(FIXTURES / name), env=ENV)
+    return printed_facts(plain.stdout), printed_facts(patched.stdout)
+
+
+def test_one_context_instance_whoever_asks_after_patch_zmq():
+    # A plain program reaches a ThreadDevice over inproc://, which works only
+    # if the device's Context.instance() is the program's.
+    plain, patched = run_fixture_plain_and_patched("device_over_inproc.py")
+    assert plain["reply"] == "b'ping!'"
+    # What the patch changes on purpose: zmq.green's and green_zmq's own
+    # singletons, distinct from zmq's in plain pyzmq, are the one instance.
+    for name in ("zmq.green.Context.instance()", "green_zmq.Context.instance()"):
+        key = f"{name} is the program's"
+        assert (plain.pop(key), patched.pop(key)) == ("False", "True")
+    assert patched == plain
 
 
 def test_pyzmq_thread_authenticator_works_after_patch_zmq():
