@@ -44,6 +44,7 @@ from ._ints import (
     XSUB as _XSUB,
     int_flags,
 )
+from ._stand_in import StandIn
 from ._tracker import green_tracker
 from ._waiting import (
     SocketWaiting,
@@ -206,7 +207,7 @@ class _OwnOnFirstUse:
         return own
 
 
-class Socket(zmq.Socket):
+class Socket(zmq.Socket, metaclass=StandIn):
     """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
 
     Behaviour and exceptions are plain pyzmq's, including RCVTIMEO and
@@ -631,7 +632,8 @@ def recv_bypassed(socket: Any) -> None:
     ``recv_into``, or a proxy's own Cython-level calls) that may no longer
     be true.
     """
-    if isinstance(socket, Socket):
+    # By MRO: standing in for zmq.Socket, Socket would count plain ones too.
+    if Socket in type(socket).__mro__:
         socket._green.recv_waited = 0
 
 
@@ -639,7 +641,7 @@ def recv_bypassed(socket: Any) -> None:
 _start_thread = get_original("_thread", "start_new_thread")
 
 
-class Context(zmq.Context[Socket]):
+class Context(zmq.Context[Socket], metaclass=StandIn):
     """A :class:`zmq.Context` that makes green sockets.
 
     :meth:`term` (and so :meth:`destroy`) runs libzmq's blocking terminate in

@@ -218,6 +218,7 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
 
     import green_zmq.auth.thread
     import green_zmq.proxying
+    from green_zmq._stand_in import stand_in
 
     green = _green_names(green_zmq, plain)
     # Green sockets return green trackers already; a MessageTracker made by
@@ -238,6 +239,11 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     # pyzmq's contexts, those made before the patch among them, make green sockets.
     setattr(plain.sugar.context.Context, "_socket_class", green["Socket"])  # noqa: B010
     _one_instance(plain.sugar.context.Context, green["Context"])
+    # As in plain pyzmq, every pyzmq object (zmq.asyncio's, those made before
+    # the patch) is an instance of what zmq.Context, zmq.Socket and
+    # zmq.Poller name now.
+    for name in ("Context", "Socket", "Poller"):
+        stand_in(green[name], getattr(view, name))
     # The background devices call these module globals in their thread.
     _replace("zmq.devices", {"proxy": green["proxy"]})
     _replace("zmq.devices.basedevice", {"proxy": green["proxy"]})

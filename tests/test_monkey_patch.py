@@ -144,6 +144,9 @@ def test_objects_made_before_the_patch_stay_plain_and_keep_working():
         from green_zmq import monkey
         monkey.patch(zmq=True)
         assert type(ctx) is not green_zmq.Context and type(a) is plain_class
+        # Still what zmq.Context and zmq.Socket name, as in plain pyzmq.
+        assert isinstance(ctx, zmq.Context) and isinstance(a, zmq.Socket)
+        assert isinstance(poller, zmq.Poller)
         a.send(b"still plain")
         assert dict(poller.poll(1000)) == {b: zmq.POLLIN}
         assert b.recv() == b"still plain"
@@ -275,7 +278,8 @@ def test_zmq_asyncio_keeps_working_after_patch_zmq():
         import green_zmq
         from green_zmq import monkey
         monkey.patch(zmq=True)
-        assert not issubclass(zmq.asyncio.Socket, green_zmq.Socket)
+        # zmq.asyncio still subclasses pyzmq, not green_zmq.
+        assert green_zmq.Socket not in zmq.asyncio.Socket.__mro__
 
         async def main():
             ctx = zmq.asyncio.Context()
@@ -340,6 +344,12 @@ def test_one_context_instance_whoever_asks_after_patch_zmq():
     for name in ("zmq.green.Context.instance()", "green_zmq.Context.instance()"):
         key = f"{name} is the program's"
         assert (plain.pop(key), patched.pop(key)) == ("False", "True")
+    assert patched == plain
+
+
+def test_zmq_asyncio_objects_are_still_zmq_instances_after_patch_zmq():
+    plain, patched = run_fixture_plain_and_patched("asyncio_isinstance.py")
+    assert plain["zmq.asyncio socket is a zmq.Socket"] == "True"
     assert patched == plain
 
 
