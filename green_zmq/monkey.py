@@ -7,19 +7,34 @@ that code which says ``import zmq.green as zmq`` (or, with ``zmq=True``,
 proxy, proxy_steerable, IOLoop and ZMQStream, whether it was imported
 before or after the patch. :func:`is_patched` says what has been patched.
 
+Every entry point names what to patch by the module made green:
+``"zmq.green"`` (always), or ``"zmq"`` (plain ``zmq`` too)::
+
+    zmq.green                           zmq (and zmq.green)
+    patch()                             patch(zmq=True)
+    is_patched("zmq.green")             is_patched("zmq")
+    python -m green_zmq.monkey ...      python -m green_zmq.monkey --zmq ...
+    GREEN_ZMQ_MONKEY=zmq.green          GREEN_ZMQ_MONKEY=zmq
+    patch_all(green_zmq="zmq.green")    patch_all(green_zmq="zmq")
+
+(green_zmq 0.1.0's ``GREEN_ZMQ_MONKEY=green`` and
+``patch_all(green_zmq=True)`` still mean ``"zmq.green"``.)
+
 As a program::
 
-    python -m green_zmq.monkey [--zmq] SCRIPT [ARGS...]
-    python -m green_zmq.monkey [--zmq] -m MODULE [ARGS...]
+    python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] SCRIPT [ARGS...]
+    python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] -m MODULE [ARGS...]
 
-runs ``gevent.monkey.patch_all()``, then :func:`patch`, then the script or
-module as ``__main__``. It also sets ``GREEN_ZMQ_MONKEY`` in the
-environment, so that Python child processes (``sys.executable ...``,
-multiprocessing's spawn) patch themselves the same way at startup, through
-the ``green_zmq-monkey.pth`` hook installed with the package; without that
-variable the hook does nothing. ``gevent.monkey.patch_all(green_zmq=True)``
-(or ``green_zmq="zmq"``) patches too, through gevent's plugin events (the
-hook is ``_green_zmq_gevent_plugin``, outside this package, so that a
+runs ``gevent.monkey.patch_all()`` (with ``python -m gevent.monkey``'s
+patch options: ``--no-thread``, ...), then :func:`patch`, then the script
+or module as ``__main__``. It also sets ``GREEN_ZMQ_MONKEY`` (the target,
+then the gevent options) in the environment, so that Python child
+processes (``sys.executable ...``, multiprocessing's spawn) patch
+themselves the same way at startup, through the ``green_zmq-monkey.pth``
+hook installed with the package; without that variable the hook does
+nothing. ``gevent.monkey.patch_all(green_zmq="zmq.green")`` (or ``"zmq"``)
+patches too, through gevent's plugin events (the hook is
+``_green_zmq_gevent_plugin``, outside this package, so that a
 ``patch_all()`` that does not ask imports nothing of green_zmq).
 
 Notes on the approach
@@ -39,13 +54,16 @@ anything, the patch imports the pyzmq modules that subclass or test
 against pyzmq's classes, and points their ``zmq`` global at a view of
 pyzmq as it was (:class:`_PlainZmq`); everybody else's ``zmq`` is the
 patched one. Plain contexts made before the patch stay plain, and make
-green sockets from then on, so every socket made after the patch is a
-``zmq.Socket``::
+green sockets from then on. The green Context, Socket and Poller then
+stand in for pyzmq's in isinstance() (``_stand_in``), so that every pyzmq
+object is a ``zmq.Socket`` (...) as in plain pyzmq, and pyzmq's class and
+its thread devices hand out green_zmq's ``Context.instance()``::
 
     patch()          -> zmq.green.* and zmq.green.eventloop.* green
     patch(zmq=True)  -> the above, and zmq.*, zmq.devices' proxy, plain
-                        contexts' socket class, zmq.auth.thread's
-                        ThreadAuthenticator; pyzmq internals see _PlainZmq
+                        contexts' socket class, one Context.instance(),
+                        zmq.auth.thread's ThreadAuthenticator; pyzmq
+                        internals see _PlainZmq
 
 Until :func:`patch` runs, this module imports nothing but the standard
 library (importing it imports the green_zmq package, and so pyzmq).
@@ -62,11 +80,13 @@ from typing import Any, NoReturn
 
 __all__ = ["ENVIRONMENT_VARIABLE", "is_patched", "main", "patch"]
 
-#: Read by the startup hook of every Python process: ``green`` runs
-#: ``gevent.monkey.patch_all()`` and :func:`patch`, ``zmq`` also makes plain
-#: ``zmq`` green. :func:`main` sets it for the program's child processes.
+#: Read by the startup hook of every Python process: ``TARGET [GEVENT
+#: OPTIONS...]`` runs ``gevent.monkey.patch_all()`` as the options say
+#: (``--no-thread``, ...), then :func:`patch` for TARGET, ``zmq.green`` or
+#: ``zmq``. :func:`main` sets it for the program's child processes.
 ENVIRONMENT_VARIABLE = "GREEN_ZMQ_MONKEY"
 
+# What can be patched, as every entry point names it.
 _TARGETS = ("zmq.green", "zmq")
 _patched: set[str] = set()
 
@@ -280,19 +300,52 @@ def _one_instance(pyzmq_context: type, green_context: type) -> None:
     zmq.devices.basedevice.Device.context_factory = green_context.instance  # type: ignore[attr-defined]
 
 
-# -- the startup hook --------------------------------------------------------------
+# -- what to patch, said the same way by every entry point --------------------------
 
 
-def _patch_all(target: str) -> None:
-    """``gevent.monkey.patch_all()``, then :func:`patch` as ``target`` ("green" or "zmq") says."""
-    if target not in ("green", "zmq"):
-        raise ValueError(
-            f"{ENVIRONMENT_VARIABLE}={target!r}: "
-            "expected 'green' (zmq.green) or 'zmq' (plain zmq too)"
-        )
+def _patch_target(target: str) -> None:
+    """:func:`patch` as ``target`` names it: ``"zmq.green"``, or ``"zmq"`` for plain zmq too."""
+    if target not in _TARGETS:
+        raise ValueError(f"unknown patch target {target!r}; expected one of {_TARGETS}")
+    patch(zmq=target == "zmq")
+
+
+def _patch_all_keywords(options: list[str]) -> dict[str, bool]:
+    """``gevent.monkey.patch_all()``'s keywords for ``python -m gevent.monkey``'s patch options.
+
+    Read as gevent's runner reads them: ``--no-X`` leaves X unpatched,
+    ``--X`` asks for X, and naming a module that way (``--socket``) patches
+    only the modules named, as its help says. The options are patch_all()'s
+    own keywords, so a gevent that adds one is followed. Raises ValueError
+    with the first option that is none of these.
+    """
+    import inspect
+
     from gevent import monkey
 
-    monkey.patch_all()
+    parameters = inspect.signature(monkey.patch_all).parameters.values()
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    modules = [name for name in names if hasattr(monkey, f"patch_{name}")]
+    keywords: dict[str, bool] = {}
+    for option in options:
+        name = option[2:] if option.startswith("--") else ""
+        if name.startswith("no-") and name[3:] in names:
+            keywords[name[3:]] = False
+        elif name in names:
+            keywords[name] = True
+            if name in modules:
+                for module in modules:
+                    keywords.setdefault(module, False)
+        else:
+            raise ValueError(option)
+    return keywords
+
+
+def _patch_everything(target: str, gevent_options: list[str]) -> None:
+    """``gevent.monkey.patch_all()`` with ``gevent_options``, then :func:`patch` for ``target``."""
+    from gevent import monkey
+
+    monkey.patch_all(**_patch_all_keywords(gevent_options))
     # Importing this module imported green_zmq, and so pyzmq, before
     # patch_all(): the lock pyzmq made then for Context.instance() is a real
     # one, which a greenlet waiting for another greenlet's instance() would
@@ -302,30 +355,71 @@ def _patch_all(target: str) -> None:
     import zmq
 
     zmq.sugar.context.Context._instance_lock = threading.Lock()
-    patch(zmq=target == "zmq")
+    _patch_target(target)
+
+
+# -- the startup hook --------------------------------------------------------------
+
+# The value green_zmq 0.1.0 documented for "zmq.green".
+_OLD_ZMQ_GREEN = "green"
+
+
+def _read_variable(value: str) -> tuple[str, list[str]]:
+    """(target, gevent options) from the value ``TARGET [GEVENT OPTIONS...]``, or ValueError."""
+    target, *options = value.split() or [""]
+    if target == _OLD_ZMQ_GREEN:
+        target = "zmq.green"
+    if target not in _TARGETS:
+        raise ValueError(target)
+    _patch_all_keywords(options)
+    return target, options
+
+
+_hook_ran = False
 
 
 def _startup_hook() -> None:
     """Called by ``green_zmq-monkey.pth`` at interpreter startup when the variable is set."""
-    _patch_all(os.environ[ENVIRONMENT_VARIABLE])
+    # In a virtual environment site reads every .pth file twice (site.venv()
+    # adds the site-packages that site.main() then adds again).
+    global _hook_ran
+    if _hook_ran:
+        return
+    _hook_ran = True
+    value = os.environ[ENVIRONMENT_VARIABLE]
+    try:
+        target, options = _read_variable(value)
+    except ValueError:
+        # Every Python process of the environment runs the hook, pip's too:
+        # one line, and the process goes on as if the variable were unset.
+        sys.stderr.write(
+            f"green_zmq: {ENVIRONMENT_VARIABLE}={value!r} ignored, nothing patched: expected"
+            " 'zmq.green' or 'zmq', then any of python -m gevent.monkey's patch options\n"
+        )
+        return
+    _patch_everything(target, options)
 
 
 # -- the command line ---------------------------------------------------------
 
 _USAGE = """\
-usage: python -m green_zmq.monkey [--zmq] SCRIPT [ARGS...]
-       python -m green_zmq.monkey [--zmq] -m MODULE [ARGS...]
+usage: python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] SCRIPT [ARGS...]
+       python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] -m MODULE [ARGS...]
 
 Run SCRIPT (a file, or a console script found on PATH) or MODULE (as
 python -m does) as __main__ after gevent.monkey.patch_all() and
-green_zmq.monkey.patch(): zmq.green is
-green_zmq. Child Python processes are patched the same way (through the
-GREEN_ZMQ_MONKEY environment variable).
+green_zmq.monkey.patch(): zmq.green is green_zmq. Child Python processes
+are patched the same way (through the GREEN_ZMQ_MONKEY environment
+variable).
 
 options:
-  --zmq       also make plain `import zmq` green (patch(zmq=True))
-  -m MODULE   run library module MODULE as a script
-  -h, --help  show this help and exit
+  --zmq           also make plain `import zmq` green (patch(zmq=True))
+  --no-NAME       gevent.monkey.patch_all(NAME=False), as python -m
+                  gevent.monkey takes it (--no-thread, --no-subprocess, ...)
+  --NAME          patch_all(NAME=True); naming modules (--socket --time)
+                  patches only the modules named
+  -m MODULE       run library module MODULE as a script
+  -h, --help      show this help and exit
 """
 
 _PROG = "python -m green_zmq.monkey"
@@ -337,31 +431,34 @@ def _usage_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _parse(argv: list[str]) -> tuple[bool, str | None, str | None, list[str]]:
-    """(--zmq, module, script, the program's arguments), as python parses its own options."""
-    plain_zmq = False
+def _parse(argv: list[str]) -> tuple[str, list[str], str | None, str | None, list[str]]:
+    """(target, gevent options, module, script, the program's arguments), read as python would."""
+    target = "zmq.green"
+    gevent_options: list[str] = []
     args = list(argv)
     while args:
         arg = args.pop(0)
         if arg == "--zmq":
-            plain_zmq = True
+            target = "zmq"
         elif arg in ("-h", "--help"):
             sys.stdout.write(_USAGE)
             raise SystemExit(0)
         elif arg == "-m":
             if not args:
                 _usage_error("argument -m: expected a module name")
-            return plain_zmq, args[0], None, args[1:]
+            return target, gevent_options, args[0], None, args[1:]
         elif arg.startswith("-m") and not arg.startswith("--"):
-            return plain_zmq, arg[2:], None, args
+            return target, gevent_options, arg[2:], None, args
         elif arg == "--":
             if not args:
                 break
-            return plain_zmq, None, args[0], args[1:]
+            return target, gevent_options, None, args[0], args[1:]
+        elif arg.startswith("--"):
+            gevent_options.append(arg)
         elif arg.startswith("-") and arg != "-":
             _usage_error(f"unknown option {arg!r}")
         else:
-            return plain_zmq, None, arg, args
+            return target, gevent_options, None, arg, args
     _usage_error("a SCRIPT or -m MODULE is required")
 
 
@@ -369,7 +466,11 @@ def main(argv: list[str] | None = None) -> None:
     """The command line: patch, then run a script or module as ``__main__``."""
     import runpy
 
-    plain_zmq, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
+    target, gevent_options, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        _patch_all_keywords(gevent_options)
+    except ValueError as e:
+        _usage_error(f"unknown option {e.args[0]!r}")
     if script is not None:
         if os.sep not in script and not os.path.exists(script):
             # A console script (``locust``, ``celery``): a Python file on PATH.
@@ -386,9 +487,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             raise SystemExit(2) from None
 
-    target = "zmq" if plain_zmq else "green"
-    os.environ[ENVIRONMENT_VARIABLE] = target
-    _patch_all(target)
+    os.environ[ENVIRONMENT_VARIABLE] = " ".join([target, *gevent_options])
+    _patch_everything(target, gevent_options)
 
     try:
         if module is not None:
