@@ -406,11 +406,11 @@ _USAGE = """\
 usage: python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] SCRIPT [ARGS...]
        python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] -m MODULE [ARGS...]
 
-Run SCRIPT (a file, or a console script found on PATH) or MODULE (as
-python -m does) as __main__ after gevent.monkey.patch_all() and
-green_zmq.monkey.patch(): zmq.green is green_zmq. Child Python processes
-are patched the same way (through the GREEN_ZMQ_MONKEY environment
-variable).
+Run SCRIPT (a file, a directory or zip file with a __main__.py, - for
+standard input, or a console script found on PATH) or MODULE as python
+would, after gevent.monkey.patch_all() and green_zmq.monkey.patch():
+zmq.green is green_zmq. Child Python processes are patched the same way
+(through the GREEN_ZMQ_MONKEY environment variable).
 
 options:
   --zmq           also make plain `import zmq` green (patch(zmq=True))
@@ -463,15 +463,13 @@ def _parse(argv: list[str]) -> tuple[str, list[str], str | None, str | None, lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: patch, then run a script or module as ``__main__``."""
-    import runpy
-
+    """The command line: patch, then run a script or module as python would."""
     target, gevent_options, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
     try:
         _patch_all_keywords(gevent_options)
     except ValueError as e:
         _usage_error(f"unknown option {e.args[0]!r}")
-    if script is not None:
+    if script is not None and script != "-":
         if os.sep not in script and not os.path.exists(script):
             # A console script (``locust``, ``celery``): a Python file on PATH.
             import shutil
@@ -482,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as e:
             # What python itself prints for a script it cannot open.
             sys.stderr.write(
-                f"{_PROG}: can't open file {os.path.abspath(script)!r}: "
+                f"{_PROG}: can't open file {_absolute(script)!r}: "
                 f"[Errno {e.errno}] {e.strerror}\n"
             )
             raise SystemExit(2) from None
@@ -491,27 +489,127 @@ def main(argv: list[str] | None = None) -> None:
     _patch_everything(target, gevent_options)
 
     try:
-        if module is not None:
-            sys.argv[:] = [module, *args]
-            # python -m's own runner: the module replaces __main__, argv[0]
-            # becomes its path, and "No module named ..." ends the process
-            # the way python -m does.
-            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
-        else:
-            assert script is not None
-            sys.argv[:] = [script, *args]
-            sys.path[0] = os.path.dirname(os.path.abspath(script))
-            runpy.run_path(script, run_name="__main__")
-    except (SystemExit, KeyboardInterrupt):
+        _run_program(module, script, args)
+    except SystemExit:
         raise
-    except BaseException as e:
-        # Print the traceback python would print: from the program's first
-        # frame, without ours and runpy's.
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
-            tb = tb.tb_next
-        sys.excepthook(type(e), e.with_traceback(tb), tb)
-        raise SystemExit(1) from None
+    except BaseException as error:
+        _report_as_python_would(error)
+        raise
+
+
+def _run_program(module: str | None, script: str | None, args: list[str]) -> None:
+    """Run ``python -m MODULE ARGS`` or ``python SCRIPT ARGS``, as python itself does.
+
+    In a fresh ``__main__`` module, with python's ``sys.argv``,
+    ``sys.path[0]``, ``__file__``, ``__loader__`` and ``__spec__``.
+    ``python -m green_zmq.monkey`` put the working directory first on
+    sys.path, unless -P or -I said not to: a script's entry takes its place.
+    """
+    import runpy
+
+    main_module = _fresh_main_module()
+    python_adds_path0 = not (sys.flags.isolated or getattr(sys.flags, "safe_path", False))
+    if module is not None:
+        # python -m's own runner, which says "-m" in argv[0] until it has
+        # found the module.
+        sys.argv[:] = ["-m", *args]
+        runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+        return
+    assert script is not None
+    sys.argv[:] = [script, *args]
+    if script == "-":
+        if python_adds_path0:
+            sys.path[0] = ""
+        code = compile(sys.stdin.buffer.read(), "<stdin>", "exec", dont_inherit=True)
+        filename = "<stdin>"
+    else:
+        import pkgutil
+        from importlib.machinery import SourceFileLoader, SourcelessFileLoader
+
+        filename = _absolute(script)
+        if pkgutil.get_importer(filename) is not None:
+            # A directory or zip file: python runs its __main__ module, found first on sys.path.
+            if python_adds_path0:
+                sys.path[0] = filename
+            else:
+                sys.path.insert(0, filename)
+            runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+            return
+        if python_adds_path0:
+            # The directory of the file, symbolic links resolved.
+            sys.path[0] = os.path.dirname(os.path.realpath(filename))
+        if _is_bytecode(filename):
+            loader: Any = SourcelessFileLoader("__main__", filename)
+            code = loader.get_code("__main__")
+        else:
+            loader = SourceFileLoader("__main__", filename)
+            code = compile(loader.get_data(filename), filename, "exec", dont_inherit=True)
+        main_module.__loader__ = loader
+    # python sets these while the program runs, and only then.
+    main_module.__file__ = filename
+    main_module.__cached__ = None  # type: ignore[attr-defined]
+    try:
+        exec(code, vars(main_module))
+    finally:
+        vars(main_module).pop("__file__", None)
+        vars(main_module).pop("__cached__", None)
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute as python (3.9+) makes its script's: joined, not normalised."""
+    return path if os.path.isabs(path) else os.getcwd() + os.sep + path
+
+
+def _is_bytecode(path: str) -> bool:
+    """Does python take ``path`` for a .pyc file? By its name, or its first two bytes."""
+    from importlib.util import MAGIC_NUMBER
+
+    if path.endswith(".pyc"):
+        return True
+    with open(path, "rb") as file:
+        return file.read(2) == MAGIC_NUMBER[:2]
+
+
+def _fresh_main_module() -> types.ModuleType:
+    """A ``__main__`` module for the program, as the interpreter makes one at startup.
+
+    The one running now is this module's, run by ``python -m``.
+    """
+    import builtins
+    from importlib.machinery import BuiltinImporter
+
+    main_module = types.ModuleType("__main__")
+    vars(main_module).update(
+        __builtins__=builtins, __loader__=BuiltinImporter, __annotations__={}
+    )
+    sys.modules["__main__"] = main_module
+    return main_module
+
+
+def _report_as_python_would(error: BaseException) -> None:
+    """Have the interpreter report ``error`` as if the program ran without the runner.
+
+    The error goes on to the interpreter, which exits as python would
+    (status 1; for a KeyboardInterrupt, killed by SIGINT). It prints it
+    through the program's ``sys.excepthook``, which is given the traceback
+    from the program's first frame on: python -m's runpy frames stay, as
+    python shows them; ours and those above go.
+    """
+    frames = error.__traceback__
+    while frames is not None and frames.tb_frame.f_code is not _run_program.__code__:
+        frames = frames.tb_next
+    program_frames = frames.tb_next if frames is not None else None
+    program_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, traceback: Any) -> None:
+        sys.excepthook = program_hook
+        if value is error:
+            traceback = program_frames
+            # The default hook prints the exception's own traceback.
+            value.with_traceback(traceback)
+        program_hook(kind, value, traceback)
+
+    sys.excepthook = excepthook
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import site
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from helpers import printed_facts, run_python
+from helpers import printed_facts, run_plain_and_monkey, run_python
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,6 +70,85 @@ def test_a_scripts_traceback_is_the_one_python_prints(tmp_path):
     assert ours.returncode == python.returncode == 1
     assert ours.stderr == python.stderr
     assert "ValueError: broken" in ours.stderr
+
+
+SHOW_MAIN = Path(FIXTURES) / "show_main.py"
+
+
+def place_program(tmp_path: Path, way: str) -> tuple[list[str], str | None]:
+    """Put show_main.py where ``way`` runs it from; (python's arguments, its stdin)."""
+    source = SHOW_MAIN.read_text()
+    if way == "stdin":
+        return ["-", "a", "b"], source
+    if way == "module":
+        write(tmp_path / "shown.py", source)
+        return ["-m", "shown", "a"], None
+    if way == "directory":
+        (tmp_path / "appdir").mkdir()
+        write(tmp_path / "appdir" / "__main__.py", source)
+        return ["appdir", "a"], None
+    if way == "zip":
+        with zipfile.ZipFile(tmp_path / "app.pyz", "w") as archive:
+            archive.writestr("__main__.py", source)
+        return ["app.pyz"], None
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real" / "shown.py", source)
+    if way == "symlink":
+        (tmp_path / "links").mkdir()
+        (tmp_path / "links" / "shown_link.py").symlink_to("../real/shown.py")
+        return ["links/shown_link.py", "a"], None
+    return ["./real/shown.py", "a"], None
+
+
+@pytest.mark.parametrize(
+    "way, safe_path",
+    [
+        ("script", False),
+        ("symlink", False),
+        ("stdin", False),
+        ("directory", False),
+        ("zip", False),
+        ("module", False),
+        # PYTHONSAFEPATH (3.11+): no script directory on sys.path.
+        ("script", True),
+        ("stdin", True),
+    ],
+)
+def test_the_program_sees_what_python_shows_it(tmp_path, way, safe_path):
+    # sys.argv, sys.path[0], __file__, __loader__, __spec__, the globals
+    # __main__ starts with: nothing of the runner shows, patched or not.
+    args, stdin = place_program(tmp_path, way)
+    env = {**ENV, "PYTHONSAFEPATH": "1" if safe_path else None}
+    plain, patched = run_plain_and_monkey(*args, env=env, cwd=tmp_path, stdin=stdin)
+    assert patched.stdout == plain.stdout
+    assert "argv: " in plain.stdout
+
+
+@pytest.mark.parametrize("way", ["script", "module"])
+def test_a_keyboard_interrupt_ends_the_program_as_python_ends_it(way):
+    # The traceback from the program's first frame (python -m's runpy frames
+    # for a module, as python shows them), and death by SIGINT.
+    args = [str(Path(FIXTURES) / "interrupted.py")] if way == "script" else ["-m", "interrupted"]
+    plain, patched = run_plain_and_monkey(*args, env=ENV, check=False)
+    assert plain.returncode == -signal.SIGINT
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
+    assert "in wait_for_input" in plain.stderr
+
+
+def test_a_modules_traceback_is_the_one_python_dash_m_prints(tmp_path):
+    write(tmp_path / "broken.py", "def fail():\n    raise ValueError('broken')\nfail()\n")
+    plain, patched = run_plain_and_monkey("-m", "broken", env=ENV, cwd=tmp_path, check=False)
+    assert plain.returncode == 1
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
+
+
+def test_a_syntax_error_is_reported_as_python_reports_it(tmp_path):
+    # (Not one at the end of the file: there Python 3.9 reports the line after
+    # it when it reads a file, and the line itself when it compiles a string.)
+    write(tmp_path / "bad.py", "print('never')\nx = = 1\n")
+    plain, patched = run_plain_and_monkey("bad.py", env=ENV, cwd=tmp_path, check=False)
+    assert plain.returncode == 1
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
 
 
 def test_a_missing_script_exits_2_with_one_line(tmp_path):
