@@ -119,9 +119,7 @@ def is_patched(target: str = "zmq.green") -> bool:
     ``is_patched("zmq")`` is true after ``patch(zmq=True)``; both are true
     then. For libraries that must know whether plain ``zmq`` blocks the hub.
     """
-    if target not in _TARGETS:
-        raise ValueError(f"unknown patch target {target!r}; expected one of {_TARGETS}")
-    return target in _patched
+    return _checked(target) in _patched
 
 
 def patch(*, zmq: bool = False) -> None:
@@ -303,11 +301,15 @@ def _one_instance(pyzmq_context: type, green_context: type) -> None:
 # -- what to patch, said the same way by every entry point --------------------------
 
 
-def _patch_target(target: str) -> None:
-    """:func:`patch` as ``target`` names it: ``"zmq.green"``, or ``"zmq"`` for plain zmq too."""
+def _checked(target: str) -> str:
     if target not in _TARGETS:
         raise ValueError(f"unknown patch target {target!r}; expected one of {_TARGETS}")
-    patch(zmq=target == "zmq")
+    return target
+
+
+def _patch_target(target: str) -> None:
+    """:func:`patch` as ``target`` names it: ``"zmq.green"``, or ``"zmq"`` for plain zmq too."""
+    patch(zmq=_checked(target) == "zmq")
 
 
 def _patch_all_keywords(options: list[str]) -> dict[str, bool]:
@@ -369,8 +371,7 @@ def _read_variable(value: str) -> tuple[str, list[str]]:
     target, *options = value.split() or [""]
     if target == _OLD_ZMQ_GREEN:
         target = "zmq.green"
-    if target not in _TARGETS:
-        raise ValueError(target)
+    _checked(target)
     _patch_all_keywords(options)
     return target, options
 
