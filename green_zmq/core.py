@@ -44,6 +44,7 @@ from ._ints import (
     XSUB as _XSUB,
     int_flags,
 )
+from ._stand_in import StandIn
 from ._tracker import green_tracker
 from ._waiting import (
     SocketWaiting,
@@ -225,7 +226,7 @@ class _OwnOnFirstUse:
         return own
 
 
-class Socket(zmq.Socket):
+class Socket(zmq.Socket, metaclass=StandIn):
     """A :class:`zmq.Socket` whose blocking calls block only the calling greenlet.
 
     Behaviour and exceptions are plain pyzmq's, including RCVTIMEO and
@@ -711,7 +712,8 @@ def recv_bypassed(socket: Any) -> None:
     ``recv_into``, or a proxy's own Cython-level calls) that may no longer
     be true.
     """
-    if isinstance(socket, Socket):
+    # By MRO: standing in for zmq.Socket, Socket would count plain ones too.
+    if Socket in type(socket).__mro__:
         socket._green.recv_waited = 0
 
 
@@ -719,14 +721,15 @@ def recv_bypassed(socket: Any) -> None:
 _start_thread = get_original("_thread", "start_new_thread")
 
 
-class Context(zmq.Context[Socket]):
+class Context(zmq.Context[Socket], metaclass=StandIn):
     """A :class:`zmq.Context` that makes green sockets.
 
     :meth:`term` (and so :meth:`destroy`) runs libzmq's blocking terminate in
     an OS thread of its own: other greenlets keep running, greenlets waiting
     on its sockets get :class:`zmq.ContextTerminated`, and can close them.
     ``Context.instance()`` is a singleton of its own, distinct from
-    ``zmq.Context.instance()``.
+    ``zmq.Context.instance()`` (until ``green_zmq.monkey.patch(zmq=True)``
+    makes them one).
 
     In a child process created by fork(), :meth:`socket` on an inherited
     context raises :class:`RuntimeError`; :meth:`term` and :meth:`destroy`

@@ -7,19 +7,34 @@ that code which says ``import zmq.green as zmq`` (or, with ``zmq=True``,
 proxy, proxy_steerable, IOLoop and ZMQStream, whether it was imported
 before or after the patch. :func:`is_patched` says what has been patched.
 
+Every entry point names what to patch by the module made green:
+``"zmq.green"`` (always), or ``"zmq"`` (plain ``zmq`` too)::
+
+    zmq.green                           zmq (and zmq.green)
+    patch()                             patch(zmq=True)
+    is_patched("zmq.green")             is_patched("zmq")
+    python -m green_zmq.monkey ...      python -m green_zmq.monkey --zmq ...
+    GREEN_ZMQ_MONKEY=zmq.green          GREEN_ZMQ_MONKEY=zmq
+    patch_all(green_zmq="zmq.green")    patch_all(green_zmq="zmq")
+
+(green_zmq 0.1.0's ``GREEN_ZMQ_MONKEY=green`` and
+``patch_all(green_zmq=True)`` still mean ``"zmq.green"``.)
+
 As a program::
 
-    python -m green_zmq.monkey [--zmq] SCRIPT [ARGS...]
-    python -m green_zmq.monkey [--zmq] -m MODULE [ARGS...]
+    python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] SCRIPT [ARGS...]
+    python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] -m MODULE [ARGS...]
 
-runs ``gevent.monkey.patch_all()``, then :func:`patch`, then the script or
-module as ``__main__``. It also sets ``GREEN_ZMQ_MONKEY`` in the
-environment, so that Python child processes (``sys.executable ...``,
-multiprocessing's spawn) patch themselves the same way at startup, through
-the ``green_zmq-monkey.pth`` hook installed with the package; without that
-variable the hook does nothing. ``gevent.monkey.patch_all(green_zmq=True)``
-(or ``green_zmq="zmq"``) patches too, through gevent's plugin events (the
-hook is ``_green_zmq_gevent_plugin``, outside this package, so that a
+runs ``gevent.monkey.patch_all()`` (with ``python -m gevent.monkey``'s
+patch options: ``--no-thread``, ...), then :func:`patch`, then the script
+or module as ``__main__``. It also sets ``GREEN_ZMQ_MONKEY`` (the target,
+then the gevent options) in the environment, so that Python child
+processes (``sys.executable ...``, multiprocessing's spawn) patch
+themselves the same way at startup, through the ``green_zmq-monkey.pth``
+hook installed with the package; without that variable the hook does
+nothing. ``gevent.monkey.patch_all(green_zmq="zmq.green")`` (or ``"zmq"``)
+patches too, through gevent's plugin events (the hook is
+``_green_zmq_gevent_plugin``, outside this package, so that a
 ``patch_all()`` that does not ask imports nothing of green_zmq).
 
 Notes on the approach
@@ -39,13 +54,16 @@ anything, the patch imports the pyzmq modules that subclass or test
 against pyzmq's classes, and points their ``zmq`` global at a view of
 pyzmq as it was (:class:`_PlainZmq`); everybody else's ``zmq`` is the
 patched one. Plain contexts made before the patch stay plain, and make
-green sockets from then on, so every socket made after the patch is a
-``zmq.Socket``::
+green sockets from then on. The green Context, Socket and Poller then
+stand in for pyzmq's in isinstance() (``_stand_in``), so that every pyzmq
+object is a ``zmq.Socket`` (...) as in plain pyzmq, and pyzmq's class and
+its thread devices hand out green_zmq's ``Context.instance()``::
 
     patch()          -> zmq.green.* and zmq.green.eventloop.* green
     patch(zmq=True)  -> the above, and zmq.*, zmq.devices' proxy, plain
-                        contexts' socket class, zmq.auth.thread's
-                        ThreadAuthenticator; pyzmq internals see _PlainZmq
+                        contexts' socket class, one Context.instance(),
+                        zmq.auth.thread's ThreadAuthenticator; pyzmq
+                        internals see _PlainZmq
 
 Until :func:`patch` runs, this module imports nothing but the standard
 library (importing it imports the green_zmq package, and so pyzmq).
@@ -53,6 +71,7 @@ library (importing it imports the green_zmq package, and so pyzmq).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
@@ -61,11 +80,13 @@ from typing import Any, NoReturn
 
 __all__ = ["ENVIRONMENT_VARIABLE", "is_patched", "main", "patch"]
 
-#: Read by the startup hook of every Python process: ``green`` runs
-#: ``gevent.monkey.patch_all()`` and :func:`patch`, ``zmq`` also makes plain
-#: ``zmq`` green. :func:`main` sets it for the program's child processes.
+#: Read by the startup hook of every Python process: ``TARGET [GEVENT
+#: OPTIONS...]`` runs ``gevent.monkey.patch_all()`` as the options say
+#: (``--no-thread``, ...), then :func:`patch` for TARGET, ``zmq.green`` or
+#: ``zmq``. :func:`main` sets it for the program's child processes.
 ENVIRONMENT_VARIABLE = "GREEN_ZMQ_MONKEY"
 
+# What can be patched, as every entry point names it.
 _TARGETS = ("zmq.green", "zmq")
 _patched: set[str] = set()
 
@@ -98,9 +119,7 @@ def is_patched(target: str = "zmq.green") -> bool:
     ``is_patched("zmq")`` is true after ``patch(zmq=True)``; both are true
     then. For libraries that must know whether plain ``zmq`` blocks the hub.
     """
-    if target not in _TARGETS:
-        raise ValueError(f"unknown patch target {target!r}; expected one of {_TARGETS}")
-    return target in _patched
+    return _checked(target) in _patched
 
 
 def patch(*, zmq: bool = False) -> None:
@@ -126,13 +145,13 @@ def patch(*, zmq: bool = False) -> None:
 
 
 def _check_main_thread() -> None:
-    # gevent.monkey.patch_thread() makes threading's idea of the main thread
-    # a greenlet, so ask the unpatched _thread, against the ident gevent
-    # recorded for the main thread.
-    from gevent.hub import MAIN_THREAD_IDENT
-    from gevent.monkey import get_original
+    import threading
 
-    if get_original("_thread", "get_ident")() != MAIN_THREAD_IDENT:
+    # threading's own test (asyncio's too). Not gevent.hub.MAIN_THREAD_IDENT:
+    # that is whichever thread first imported gevent. Once gevent has patched
+    # threading, its threads are greenlets and the main thread is the main
+    # greenlet.
+    if threading.current_thread() is not threading.main_thread():
         raise RuntimeError(
             "green_zmq.monkey.patch() must be called from the main thread "
             "(patching swaps module attributes every thread sees)"
@@ -217,6 +236,7 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
 
     import green_zmq.auth.thread
     import green_zmq.proxying
+    from green_zmq._stand_in import stand_in
 
     green = _green_names(green_zmq, plain)
     # Green sockets return green trackers already; a MessageTracker made by
@@ -236,6 +256,12 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     _replace("zmq", green)
     # pyzmq's contexts, those made before the patch among them, make green sockets.
     setattr(plain.sugar.context.Context, "_socket_class", green["Socket"])  # noqa: B010
+    _one_instance(plain.sugar.context.Context, green["Context"])
+    # As in plain pyzmq, every pyzmq object (zmq.asyncio's, those made before
+    # the patch) is an instance of what zmq.Context, zmq.Socket and
+    # zmq.Poller name now.
+    for name in ("Context", "Socket", "Poller"):
+        stand_in(green[name], getattr(view, name))
     # The background devices call these module globals in their thread.
     _replace("zmq.devices", {"proxy": green["proxy"]})
     _replace("zmq.devices.basedevice", {"proxy": green["proxy"]})
@@ -248,19 +274,80 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     _replace("zmq.auth.thread", _public("green_zmq.auth.thread"))
 
 
-# -- the startup hook --------------------------------------------------------------
+def _one_instance(pyzmq_context: type, green_context: type) -> None:
+    """One ``Context.instance()`` for the process, green_zmq's, whoever asks.
+
+    pyzmq keeps a singleton per class, and its thread devices bound
+    ``zmq.Context.instance`` when ``zmq.devices`` was imported: after the
+    patch they would make a plain context of their own, which a program's
+    ``zmq.Context.instance()`` cannot reach over inproc://. pyzmq's class
+    now hands out green_zmq's singleton; its subclasses (``zmq.asyncio``'s,
+    green_zmq's) keep their own, as in plain pyzmq.
+    """
+    pyzmq_instance = pyzmq_context.instance.__func__  # type: ignore[attr-defined]
+
+    @functools.wraps(pyzmq_instance)
+    def instance(cls: type, io_threads: int = 1) -> Any:
+        if cls is pyzmq_context:
+            return green_context.instance(io_threads)  # type: ignore[attr-defined]
+        return pyzmq_instance(cls, io_threads)
+
+    setattr(pyzmq_context, "instance", classmethod(instance))  # noqa: B010
+    import zmq.devices.basedevice
+
+    zmq.devices.basedevice.Device.context_factory = green_context.instance  # type: ignore[attr-defined]
 
 
-def _patch_all(target: str) -> None:
-    """``gevent.monkey.patch_all()``, then :func:`patch` as ``target`` ("green" or "zmq") says."""
-    if target not in ("green", "zmq"):
-        raise ValueError(
-            f"{ENVIRONMENT_VARIABLE}={target!r}: "
-            "expected 'green' (zmq.green) or 'zmq' (plain zmq too)"
-        )
+# -- what to patch, said the same way by every entry point --------------------------
+
+
+def _checked(target: str) -> str:
+    if target not in _TARGETS:
+        raise ValueError(f"unknown patch target {target!r}; expected one of {_TARGETS}")
+    return target
+
+
+def _patch_target(target: str) -> None:
+    """:func:`patch` as ``target`` names it: ``"zmq.green"``, or ``"zmq"`` for plain zmq too."""
+    patch(zmq=_checked(target) == "zmq")
+
+
+def _patch_all_keywords(options: list[str]) -> dict[str, bool]:
+    """``gevent.monkey.patch_all()``'s keywords for ``python -m gevent.monkey``'s patch options.
+
+    Read as gevent's runner reads them: ``--no-X`` leaves X unpatched,
+    ``--X`` asks for X, and naming a module that way (``--socket``) patches
+    only the modules named, as its help says. The options are patch_all()'s
+    own keywords, so a gevent that adds one is followed. Raises ValueError
+    with the first option that is none of these.
+    """
+    import inspect
+
     from gevent import monkey
 
-    monkey.patch_all()
+    parameters = inspect.signature(monkey.patch_all).parameters.values()
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    modules = [name for name in names if hasattr(monkey, f"patch_{name}")]
+    keywords: dict[str, bool] = {}
+    for option in options:
+        name = option[2:] if option.startswith("--") else ""
+        if name.startswith("no-") and name[3:] in names:
+            keywords[name[3:]] = False
+        elif name in names:
+            keywords[name] = True
+            if name in modules:
+                for module in modules:
+                    keywords.setdefault(module, False)
+        else:
+            raise ValueError(option)
+    return keywords
+
+
+def _patch_everything(target: str, gevent_options: list[str]) -> None:
+    """``gevent.monkey.patch_all()`` with ``gevent_options``, then :func:`patch` for ``target``."""
+    from gevent import monkey
+
+    monkey.patch_all(**_patch_all_keywords(gevent_options))
     # Importing this module imported green_zmq, and so pyzmq, before
     # patch_all(): the lock pyzmq made then for Context.instance() is a real
     # one, which a greenlet waiting for another greenlet's instance() would
@@ -270,30 +357,70 @@ def _patch_all(target: str) -> None:
     import zmq
 
     zmq.sugar.context.Context._instance_lock = threading.Lock()
-    patch(zmq=target == "zmq")
+    _patch_target(target)
+
+
+# -- the startup hook --------------------------------------------------------------
+
+# The value green_zmq 0.1.0 documented for "zmq.green".
+_OLD_ZMQ_GREEN = "green"
+
+
+def _read_variable(value: str) -> tuple[str, list[str]]:
+    """(target, gevent options) from the value ``TARGET [GEVENT OPTIONS...]``, or ValueError."""
+    target, *options = value.split() or [""]
+    if target == _OLD_ZMQ_GREEN:
+        target = "zmq.green"
+    _checked(target)
+    _patch_all_keywords(options)
+    return target, options
+
+
+_hook_ran = False
 
 
 def _startup_hook() -> None:
     """Called by ``green_zmq-monkey.pth`` at interpreter startup when the variable is set."""
-    _patch_all(os.environ[ENVIRONMENT_VARIABLE])
+    # In a virtual environment site reads every .pth file twice (site.venv()
+    # adds the site-packages that site.main() then adds again).
+    global _hook_ran
+    if _hook_ran:
+        return
+    _hook_ran = True
+    value = os.environ[ENVIRONMENT_VARIABLE]
+    try:
+        target, options = _read_variable(value)
+    except ValueError:
+        # Every Python process of the environment runs the hook, pip's too:
+        # one line, and the process goes on as if the variable were unset.
+        sys.stderr.write(
+            f"green_zmq: {ENVIRONMENT_VARIABLE}={value!r} ignored, nothing patched: expected"
+            " 'zmq.green' or 'zmq', then any of python -m gevent.monkey's patch options\n"
+        )
+        return
+    _patch_everything(target, options)
 
 
 # -- the command line ---------------------------------------------------------
 
 _USAGE = """\
-usage: python -m green_zmq.monkey [--zmq] SCRIPT [ARGS...]
-       python -m green_zmq.monkey [--zmq] -m MODULE [ARGS...]
+usage: python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] SCRIPT [ARGS...]
+       python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS] -m MODULE [ARGS...]
 
-Run SCRIPT (a file, or a console script found on PATH) or MODULE (as
-python -m does) as __main__ after gevent.monkey.patch_all() and
-green_zmq.monkey.patch(): zmq.green is
-green_zmq. Child Python processes are patched the same way (through the
-GREEN_ZMQ_MONKEY environment variable).
+Run SCRIPT (a file, a directory or zip file with a __main__.py, - for
+standard input, or a console script found on PATH) or MODULE as python
+would, after gevent.monkey.patch_all() and green_zmq.monkey.patch():
+zmq.green is green_zmq. Child Python processes are patched the same way
+(through the GREEN_ZMQ_MONKEY environment variable).
 
 options:
-  --zmq       also make plain `import zmq` green (patch(zmq=True))
-  -m MODULE   run library module MODULE as a script
-  -h, --help  show this help and exit
+  --zmq           also make plain `import zmq` green (patch(zmq=True))
+  --no-NAME       gevent.monkey.patch_all(NAME=False), as python -m
+                  gevent.monkey takes it (--no-thread, --no-subprocess, ...)
+  --NAME          patch_all(NAME=True); naming modules (--socket --time)
+                  patches only the modules named
+  -m MODULE       run library module MODULE as a script
+  -h, --help      show this help and exit
 """
 
 _PROG = "python -m green_zmq.monkey"
@@ -305,40 +432,45 @@ def _usage_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _parse(argv: list[str]) -> tuple[bool, str | None, str | None, list[str]]:
-    """(--zmq, module, script, the program's arguments), as python parses its own options."""
-    plain_zmq = False
+def _parse(argv: list[str]) -> tuple[str, list[str], str | None, str | None, list[str]]:
+    """(target, gevent options, module, script, the program's arguments), read as python would."""
+    target = "zmq.green"
+    gevent_options: list[str] = []
     args = list(argv)
     while args:
         arg = args.pop(0)
         if arg == "--zmq":
-            plain_zmq = True
+            target = "zmq"
         elif arg in ("-h", "--help"):
             sys.stdout.write(_USAGE)
             raise SystemExit(0)
         elif arg == "-m":
             if not args:
                 _usage_error("argument -m: expected a module name")
-            return plain_zmq, args[0], None, args[1:]
+            return target, gevent_options, args[0], None, args[1:]
         elif arg.startswith("-m") and not arg.startswith("--"):
-            return plain_zmq, arg[2:], None, args
+            return target, gevent_options, arg[2:], None, args
         elif arg == "--":
             if not args:
                 break
-            return plain_zmq, None, args[0], args[1:]
+            return target, gevent_options, None, args[0], args[1:]
+        elif arg.startswith("--"):
+            gevent_options.append(arg)
         elif arg.startswith("-") and arg != "-":
             _usage_error(f"unknown option {arg!r}")
         else:
-            return plain_zmq, None, arg, args
+            return target, gevent_options, None, arg, args
     _usage_error("a SCRIPT or -m MODULE is required")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: patch, then run a script or module as ``__main__``."""
-    import runpy
-
-    plain_zmq, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
-    if script is not None:
+    """The command line: patch, then run a script or module as python would."""
+    target, gevent_options, module, script, args = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        _patch_all_keywords(gevent_options)
+    except ValueError as e:
+        _usage_error(f"unknown option {e.args[0]!r}")
+    if script is not None and script != "-":
         if os.sep not in script and not os.path.exists(script):
             # A console script (``locust``, ``celery``): a Python file on PATH.
             import shutil
@@ -349,37 +481,136 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as e:
             # What python itself prints for a script it cannot open.
             sys.stderr.write(
-                f"{_PROG}: can't open file {os.path.abspath(script)!r}: "
+                f"{_PROG}: can't open file {_absolute(script)!r}: "
                 f"[Errno {e.errno}] {e.strerror}\n"
             )
             raise SystemExit(2) from None
 
-    target = "zmq" if plain_zmq else "green"
-    os.environ[ENVIRONMENT_VARIABLE] = target
-    _patch_all(target)
+    os.environ[ENVIRONMENT_VARIABLE] = " ".join([target, *gevent_options])
+    _patch_everything(target, gevent_options)
 
     try:
-        if module is not None:
-            sys.argv[:] = [module, *args]
-            # python -m's own runner: the module replaces __main__, argv[0]
-            # becomes its path, and "No module named ..." ends the process
-            # the way python -m does.
-            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
-        else:
-            assert script is not None
-            sys.argv[:] = [script, *args]
-            sys.path[0] = os.path.dirname(os.path.abspath(script))
-            runpy.run_path(script, run_name="__main__")
-    except (SystemExit, KeyboardInterrupt):
+        _run_program(module, script, args)
+    except SystemExit:
         raise
-    except BaseException as e:
-        # Print the traceback python would print: from the program's first
-        # frame, without ours and runpy's.
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
-            tb = tb.tb_next
-        sys.excepthook(type(e), e.with_traceback(tb), tb)
-        raise SystemExit(1) from None
+    except BaseException as error:
+        _report_as_python_would(error)
+        raise
+
+
+def _run_program(module: str | None, script: str | None, args: list[str]) -> None:
+    """Run ``python -m MODULE ARGS`` or ``python SCRIPT ARGS``, as python itself does.
+
+    In a fresh ``__main__`` module, with python's ``sys.argv``,
+    ``sys.path[0]``, ``__file__``, ``__loader__`` and ``__spec__``.
+    ``python -m green_zmq.monkey`` put the working directory first on
+    sys.path, unless -P or -I said not to: a script's entry takes its place.
+    """
+    import runpy
+
+    main_module = _fresh_main_module()
+    python_adds_path0 = not (sys.flags.isolated or getattr(sys.flags, "safe_path", False))
+    if module is not None:
+        # python -m's own runner, which says "-m" in argv[0] until it has
+        # found the module.
+        sys.argv[:] = ["-m", *args]
+        runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+        return
+    assert script is not None
+    sys.argv[:] = [script, *args]
+    if script == "-":
+        if python_adds_path0:
+            sys.path[0] = ""
+        code = compile(sys.stdin.buffer.read(), "<stdin>", "exec", dont_inherit=True)
+        filename = "<stdin>"
+    else:
+        import pkgutil
+        from importlib.machinery import SourceFileLoader, SourcelessFileLoader
+
+        filename = _absolute(script)
+        if pkgutil.get_importer(filename) is not None:
+            # A directory or zip file: python runs its __main__ module, found first on sys.path.
+            if python_adds_path0:
+                sys.path[0] = filename
+            else:
+                sys.path.insert(0, filename)
+            runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+            return
+        if python_adds_path0:
+            # The directory of the file, symbolic links resolved.
+            sys.path[0] = os.path.dirname(os.path.realpath(filename))
+        if _is_bytecode(filename):
+            loader: Any = SourcelessFileLoader("__main__", filename)
+            code = loader.get_code("__main__")
+        else:
+            loader = SourceFileLoader("__main__", filename)
+            code = compile(loader.get_data(filename), filename, "exec", dont_inherit=True)
+        main_module.__loader__ = loader
+    # python sets these while the program runs, and only then.
+    main_module.__file__ = filename
+    main_module.__cached__ = None  # type: ignore[attr-defined]
+    try:
+        exec(code, vars(main_module))
+    finally:
+        vars(main_module).pop("__file__", None)
+        vars(main_module).pop("__cached__", None)
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute as python (3.9+) makes its script's: joined, not normalised."""
+    return path if os.path.isabs(path) else os.getcwd() + os.sep + path
+
+
+def _is_bytecode(path: str) -> bool:
+    """Does python take ``path`` for a .pyc file? By its name, or its first two bytes."""
+    from importlib.util import MAGIC_NUMBER
+
+    if path.endswith(".pyc"):
+        return True
+    with open(path, "rb") as file:
+        return file.read(2) == MAGIC_NUMBER[:2]
+
+
+def _fresh_main_module() -> types.ModuleType:
+    """A ``__main__`` module for the program, as the interpreter makes one at startup.
+
+    The one running now is this module's, run by ``python -m``.
+    """
+    import builtins
+    from importlib.machinery import BuiltinImporter
+
+    main_module = types.ModuleType("__main__")
+    vars(main_module).update(
+        __builtins__=builtins, __loader__=BuiltinImporter, __annotations__={}
+    )
+    sys.modules["__main__"] = main_module
+    return main_module
+
+
+def _report_as_python_would(error: BaseException) -> None:
+    """Have the interpreter report ``error`` as if the program ran without the runner.
+
+    The error goes on to the interpreter, which exits as python would
+    (status 1; for a KeyboardInterrupt, killed by SIGINT). It prints it
+    through the program's ``sys.excepthook``, which is given the traceback
+    from the program's first frame on: python -m's runpy frames stay, as
+    python shows them; ours and those above go.
+    """
+    frames = error.__traceback__
+    while frames is not None and frames.tb_frame.f_code is not _run_program.__code__:
+        frames = frames.tb_next
+    program_frames = frames.tb_next if frames is not None else None
+    program_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, traceback: Any) -> None:
+        sys.excepthook = program_hook
+        if value is error:
+            traceback = program_frames
+            # The default hook prints the exception's own traceback.
+            value.with_traceback(traceback)
+        program_hook(kind, value, traceback)
+
+    sys.excepthook = excepthook
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from ._ints import (
     POLLPRI as _POLLPRI,
     int_flags,
 )
+from ._stand_in import StandIn
 from ._waiting import PollWaiting, deadline_after, socket_waiting
 
 __all__ = ["Poller", "select"]
@@ -42,7 +43,7 @@ _FEW = 4
 _INT_MAX = 2**31 - 1
 
 
-class Poller(zmq.Poller):
+class Poller(zmq.Poller, metaclass=StandIn):
     """A :class:`zmq.Poller` whose :meth:`poll` blocks only the calling greenlet.
 
     Registers zmq sockets (green or plain), integer fds and objects with

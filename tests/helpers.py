@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,29 +25,38 @@ def run_python(
     cwd: str | Path | None = None,
     timeout: float = 50,
     check: bool = True,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a fresh interpreter and return its result (text output captured).
 
     ``python -c CODE ARGS...`` when ``code`` is given (dedented), else
     ``python ARGS...`` (a script, ``-m module``, ...). ``env`` changes the
-    current environment: a value of None removes that variable. With
-    ``check``, anything but exit status 0 fails the calling test, showing
-    the process's output.
+    current environment: a value of None removes that variable, and a
+    PYTHONPATH goes before the path to this process's green_zmq. ``stdin``
+    is the child's standard input. With ``check``, anything but exit status
+    0 fails the calling test, showing the process's output.
     """
     command = [sys.executable, *(["-c", textwrap.dedent(code)] if code is not None else []), *args]
     environment = dict(os.environ)
+    changes = dict(env or {})
     # Whatever green_zmq this process imports (an install, PYTHONPATH), and
-    # this checkout's when there is none.
+    # this checkout's when there is none, whatever the child's directory.
     environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [environment.get("PYTHONPATH"), str(ROOT)])
+        filter(None, [changes.pop("PYTHONPATH", None), environment.get("PYTHONPATH"), str(ROOT)])
     )
-    for name, value in (env or {}).items():
+    for name, value in changes.items():
         if value is None:
             environment.pop(name, None)
         else:
             environment[name] = value
     result = subprocess.run(
-        command, env=environment, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        command,
+        env=environment,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check:
         assert result.returncode == 0, (
@@ -154,3 +163,21 @@ def in_thread(function: Callable[[], Any], timeout: float = 10) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def run_plain_and_monkey(
+    *args: str, options: Sequence[str] = ("--zmq",), **kwargs: Any
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """``python ARGS`` and ``python -m green_zmq.monkey OPTIONS ARGS``: the two results.
+
+    The same unedited program, plain and patched, each run as
+    :func:`run_python` runs it, for tests that compare the two.
+    """
+    plain = run_python(None, *args, **kwargs)
+    patched = run_python(None, "-m", "green_zmq.monkey", *options, *args, **kwargs)
+    return plain, patched
+
+
+def printed_facts(output: str) -> dict[str, str]:
+    """The ``name: value`` lines a monkey fixture program printed, by name."""
+    return dict(line.split(": ", 1) for line in output.splitlines())

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import site
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from helpers import run_python
+from helpers import printed_facts, run_plain_and_monkey, run_python
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,6 +72,85 @@ def test_a_scripts_traceback_is_the_one_python_prints(tmp_path):
     assert "ValueError: broken" in ours.stderr
 
 
+SHOW_MAIN = Path(FIXTURES) / "show_main.py"
+
+
+def place_program(tmp_path: Path, way: str) -> tuple[list[str], str | None]:
+    """Put show_main.py where ``way`` runs it from; (python's arguments, its stdin)."""
+    source = SHOW_MAIN.read_text()
+    if way == "stdin":
+        return ["-", "a", "b"], source
+    if way == "module":
+        write(tmp_path / "shown.py", source)
+        return ["-m", "shown", "a"], None
+    if way == "directory":
+        (tmp_path / "appdir").mkdir()
+        write(tmp_path / "appdir" / "__main__.py", source)
+        return ["appdir", "a"], None
+    if way == "zip":
+        with zipfile.ZipFile(tmp_path / "app.pyz", "w") as archive:
+            archive.writestr("__main__.py", source)
+        return ["app.pyz"], None
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real" / "shown.py", source)
+    if way == "symlink":
+        (tmp_path / "links").mkdir()
+        (tmp_path / "links" / "shown_link.py").symlink_to("../real/shown.py")
+        return ["links/shown_link.py", "a"], None
+    return ["./real/shown.py", "a"], None
+
+
+@pytest.mark.parametrize(
+    "way, safe_path",
+    [
+        ("script", False),
+        ("symlink", False),
+        ("stdin", False),
+        ("directory", False),
+        ("zip", False),
+        ("module", False),
+        # PYTHONSAFEPATH (3.11+): no script directory on sys.path.
+        ("script", True),
+        ("stdin", True),
+    ],
+)
+def test_the_program_sees_what_python_shows_it(tmp_path, way, safe_path):
+    # sys.argv, sys.path[0], __file__, __loader__, __spec__, the globals
+    # __main__ starts with: nothing of the runner shows, patched or not.
+    args, stdin = place_program(tmp_path, way)
+    env = {**ENV, "PYTHONSAFEPATH": "1" if safe_path else None}
+    plain, patched = run_plain_and_monkey(*args, env=env, cwd=tmp_path, stdin=stdin)
+    assert patched.stdout == plain.stdout
+    assert "argv: " in plain.stdout
+
+
+@pytest.mark.parametrize("way", ["script", "module"])
+def test_a_keyboard_interrupt_ends_the_program_as_python_ends_it(way):
+    # The traceback from the program's first frame (python -m's runpy frames
+    # for a module, as python shows them), and death by SIGINT.
+    args = [str(Path(FIXTURES) / "interrupted.py")] if way == "script" else ["-m", "interrupted"]
+    plain, patched = run_plain_and_monkey(*args, env=ENV, check=False)
+    assert plain.returncode == -signal.SIGINT
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
+    assert "in wait_for_input" in plain.stderr
+
+
+def test_a_modules_traceback_is_the_one_python_dash_m_prints(tmp_path):
+    write(tmp_path / "broken.py", "def fail():\n    raise ValueError('broken')\nfail()\n")
+    plain, patched = run_plain_and_monkey("-m", "broken", env=ENV, cwd=tmp_path, check=False)
+    assert plain.returncode == 1
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
+
+
+def test_a_syntax_error_is_reported_as_python_reports_it(tmp_path):
+    # (Not one at the end of the file: there Python 3.9 reports the line after
+    # it when it reads a file, and the line itself when it compiles a string.)
+    write(tmp_path / "bad.py", "print('never')\nx = = 1\n")
+    plain, patched = run_plain_and_monkey("bad.py", env=ENV, cwd=tmp_path, check=False)
+    assert plain.returncode == 1
+    assert (patched.returncode, patched.stderr) == (plain.returncode, plain.stderr)
+
+
 def test_a_missing_script_exits_2_with_one_line(tmp_path):
     missing = tmp_path / "nope.py"
     ours = monkey(str(missing), check=False)
@@ -104,7 +185,7 @@ def test_bad_command_lines_exit_2_with_usage(args, message):
 
 def test_help():
     result = monkey("--help")
-    assert result.stdout.startswith("usage: python -m green_zmq.monkey [--zmq] SCRIPT")
+    assert result.stdout.startswith("usage: python -m green_zmq.monkey [--zmq] [GEVENT OPTIONS]")
 
 
 @pytest.mark.parametrize("option, plain_zmq", [([], False), (["--zmq"], True)])
@@ -121,6 +202,42 @@ def test_child_python_processes_are_patched_the_same_way(tmp_path, option, plain
         """,
     )
     assert monkey(*option, str(script)).stdout.strip() == f"True True {plain_zmq}"
+
+
+GEVENT_PATCHING = str(Path(FIXTURES) / "gevent_patching.py")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--no-thread"], ["--no-socket", "--no-dns", "--no-ssl"], ["--no-Event", "--no-aggressive"]],
+)
+def test_gevent_options_are_taken_as_python_dash_m_gevent_monkey_takes_them(options):
+    ours = printed_facts(monkey(*options, GEVENT_PATCHING).stdout)
+    gevents = printed_facts(
+        run_python(None, "-m", "gevent.monkey", *options, GEVENT_PATCHING, env=ENV).stdout
+    )
+    # What gevent's runner leaves out: its child processes are not patched.
+    assert gevents.pop("patched in a child process") == "[]"
+    assert ours.pop("patched in a child process") == ours["patched"]
+    assert ours == gevents
+
+
+def test_naming_modules_patches_only_those():
+    # As gevent's runner documents it ("only the modules specified on the
+    # command line will be patched"); gevent 24 and newer's runner patches
+    # everything, as if the option were not there.
+    facts = printed_facts(monkey("--socket", "--time", GEVENT_PATCHING).stdout)
+    assert facts["patched"] == "['socket', 'time']"
+    assert facts["patched in a child process"] == "['socket', 'time']"
+
+
+@pytest.mark.parametrize("option", ["--bogus", "--no-bogus", "--no-verbose", "--no-zmq"])
+def test_options_gevents_runner_refuses_are_refused(option):
+    gevents = run_python(None, "-m", "gevent.monkey", option, GEVENT_PATCHING, env=ENV, check=False)
+    assert gevents.returncode != 0 and "patched" not in gevents.stdout
+    ours = monkey(option, GEVENT_PATCHING, check=False)
+    assert ours.returncode == 2 and ours.stdout == ""
+    assert ours.stderr.strip().endswith(f"error: unknown option {option!r}")
 
 
 def test_installing_changes_nothing_for_a_program_that_did_not_ask():
@@ -143,17 +260,38 @@ def test_installing_changes_nothing_for_a_program_that_did_not_ask():
     assert any(h.exists() for h in hooks), hooks
 
 
-def test_a_bad_variable_value_is_reported_and_the_program_runs_unpatched():
-    result = run_python(
-        "import zmq.green; print(zmq.green.Context.__module__)",
-        env={**ENV, "GREEN_ZMQ_MONKEY": "yes"},
-    )
-    assert result.stdout.strip() == "zmq.green.core"
-    assert "GREEN_ZMQ_MONKEY='yes': expected 'green' (zmq.green) or 'zmq'" in result.stderr
+@pytest.mark.parametrize("value", ["1", "yes", "zmq --bogus", "zmq.green zmq"])
+def test_a_bad_variable_value_costs_one_line_and_the_program_runs_unpatched(value):
+    # The hook runs in every Python process of the environment, pip's too.
+    code = "import zmq.green; print(zmq.green.Context.__module__)"
+    unset = run_python(code, env=ENV)
+    bad = run_python(code, env={**ENV, "GREEN_ZMQ_MONKEY": value})
+    assert bad.stdout == unset.stdout
+    assert bad.stderr.count("\n") == 1, bad.stderr
+    assert f"GREEN_ZMQ_MONKEY={value!r}" in bad.stderr
+    assert "expected 'zmq.green' or 'zmq', then any of python -m gevent.monkey's" in bad.stderr
 
 
 @pytest.mark.parametrize(
-    "option, green, plain_zmq", [("True", True, False), ("'zmq'", True, True)]
+    "value, plain_zmq",
+    # "green" is green_zmq 0.1.0's spelling of "zmq.green", still accepted.
+    [("zmq.green", False), ("zmq", True), ("green", False)],
+)
+def test_the_variable_names_what_to_patch_as_is_patched_does(value, plain_zmq):
+    output = run_python(
+        """
+        from green_zmq import monkey
+        print(monkey.is_patched("zmq.green"), monkey.is_patched("zmq"))
+        """,
+        env={**ENV, "GREEN_ZMQ_MONKEY": value},
+    ).stdout
+    assert output.strip() == f"True {plain_zmq}"
+
+
+@pytest.mark.parametrize(
+    "option, green, plain_zmq",
+    # True is green_zmq 0.1.0's spelling of "zmq.green", still accepted.
+    [("'zmq.green'", True, False), ("'zmq'", True, True), ("True", True, False)],
 )
 def test_gevent_patch_all_opt_in(option, green, plain_zmq):
     output = run_python(
@@ -175,7 +313,7 @@ def test_gevent_patch_all_refuses_a_bad_green_zmq_value():
         check=False,
     )
     assert result.returncode == 1
-    assert "patch_all(green_zmq='everything'): expected True or 'zmq'" in result.stderr
+    assert "patch_all(green_zmq='everything'): expected 'zmq.green' or 'zmq'" in result.stderr
 
 
 def test_the_package_and_the_patch_work_together_under_the_cli(tmp_path):

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_python
+from helpers import printed_facts, run_plain_and_monkey, run_python
 
 pytestmark = pytest.mark.timeout(60)
 
-FIXTURES = str(Path(__file__).with_name("monkey_fixtures"))
+FIXTURES = Path(__file__).with_name("monkey_fixtures")
 # The fixtures on the path; no inherited GREEN_ZMQ_MONKEY (the suite itself
 # may run under python -m green_zmq.monkey).
-ENV = {"PYTHONPATH": FIXTURES, "GREEN_ZMQ_MONKEY": None}
+ENV = {"PYTHONPATH": str(FIXTURES), "GREEN_ZMQ_MONKEY": None}
 
 
 def run(code: str) -> str:
@@ -144,6 +144,9 @@ def test_objects_made_before_the_patch_stay_plain_and_keep_working():
         from green_zmq import monkey
         monkey.patch(zmq=True)
         assert type(ctx) is not green_zmq.Context and type(a) is plain_class
+        # Still what zmq.Context and zmq.Socket name, as in plain pyzmq.
+        assert isinstance(ctx, zmq.Context) and isinstance(a, zmq.Socket)
+        assert isinstance(poller, zmq.Poller)
         a.send(b"still plain")
         assert dict(poller.poll(1000)) == {b: zmq.POLLIN}
         assert b.recv() == b"still plain"
@@ -275,7 +278,8 @@ def test_zmq_asyncio_keeps_working_after_patch_zmq():
         import green_zmq
         from green_zmq import monkey
         monkey.patch(zmq=True)
-        assert not issubclass(zmq.asyncio.Socket, green_zmq.Socket)
+        # zmq.asyncio still subclasses pyzmq, not green_zmq.
+        assert green_zmq.Socket not in zmq.asyncio.Socket.__mro__
 
         async def main():
             ctx = zmq.asyncio.Context()
@@ -322,6 +326,31 @@ def test_pyzmq_thread_device_runs_a_green_proxy_in_its_thread_after_patch_zmq():
         client.close(); worker.close(); ctx.term()
         """
     )
+
+
+def run_fixture_plain_and_patched(name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What fixture ``name`` prints, run by python and by ``python -m green_zmq.monkey --zmq``."""
+    plain, patched = run_plain_and_monkey(str(FIXTURES / name), env=ENV)
+    return printed_facts(plain.stdout), printed_facts(patched.stdout)
+
+
+def test_one_context_instance_whoever_asks_after_patch_zmq():
+    # A plain program reaches a ThreadDevice over inproc://, which works only
+    # if the device's Context.instance() is the program's.
+    plain, patched = run_fixture_plain_and_patched("device_over_inproc.py")
+    assert plain["reply"] == "b'ping!'"
+    # What the patch changes on purpose: zmq.green's and green_zmq's own
+    # singletons, distinct from zmq's in plain pyzmq, are the one instance.
+    for name in ("zmq.green.Context.instance()", "green_zmq.Context.instance()"):
+        key = f"{name} is the program's"
+        assert (plain.pop(key), patched.pop(key)) == ("False", "True")
+    assert patched == plain
+
+
+def test_zmq_asyncio_objects_are_still_zmq_instances_after_patch_zmq():
+    plain, patched = run_fixture_plain_and_patched("asyncio_isinstance.py")
+    assert plain["zmq.asyncio socket is a zmq.Socket"] == "True"
+    assert patched == plain
 
 
 def test_pyzmq_thread_authenticator_works_after_patch_zmq():
@@ -382,6 +411,59 @@ def test_patch_from_another_thread_is_refused():
         """
     )
     assert "must be called from the main thread" in output
+
+
+def test_patch_from_a_thread_that_first_imported_gevent_is_refused():
+    # gevent.hub records the thread that imports it as the main thread; the
+    # check must not believe it.
+    output = run(
+        """
+        import sys, threading
+        outcome = []
+        def patch():
+            # gevent (and green_zmq) first imported here, in a worker thread.
+            assert "gevent" not in sys.modules
+            from green_zmq import monkey
+            try:
+                monkey.patch()
+            except RuntimeError as e:
+                outcome.append(str(e))
+            else:
+                outcome.append("patched")
+        t = threading.Thread(target=patch); t.start(); t.join()
+        from green_zmq import monkey
+        assert not monkey.is_patched()
+        print(outcome[0])
+        # The main thread still may.
+        monkey.patch()
+        assert monkey.is_patched()
+        """
+    )
+    assert "must be called from the main thread" in output
+
+
+def test_patch_from_a_real_thread_is_refused_under_patch_all():
+    # Under patch_all() threading's threads are greenlets; a real OS thread
+    # (gevent's threadpool) is still not the main thread.
+    output = run(
+        """
+        from gevent import monkey as gevent_monkey
+        gevent_monkey.patch_all()
+        import gevent
+        from green_zmq import monkey
+        def patch():
+            try:
+                monkey.patch()
+            except RuntimeError as e:
+                return str(e)
+            return "patched"
+        print(gevent.get_hub().threadpool.spawn(patch).get())
+        print(patch())
+        """
+    )
+    refused, allowed = output.splitlines()
+    assert "must be called from the main thread" in refused
+    assert allowed == "patched"
 
 
 def test_unknown_options_and_targets_are_refused():
