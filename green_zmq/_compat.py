@@ -31,6 +31,7 @@ __all__ = [
     "tornado_loop_for",
     "condition_waiters",
     "event_condition",
+    "hub_if_exists",
     "is_shadow",
     "poller_positions",
     "shadowed_object",
@@ -89,6 +90,18 @@ def shadowed_object(socket: zmq.Socket) -> Any:
 
 
 _PYTHON = sys.version.split()[0]
+
+
+def hub_if_exists() -> Any:
+    """gevent's ``_hub_local.get_hub_if_exists()``: this thread's hub, or None, making none."""
+    import gevent
+    from gevent import _hub_local
+
+    try:
+        getter = _hub_local.get_hub_if_exists
+    except AttributeError:
+        raise _missing("gevent._hub_local", "get_hub_if_exists", gevent.__version__) from None
+    return getter()
 
 
 def _python_private(module: Any, name: str, owner: str) -> Any:

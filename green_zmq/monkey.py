@@ -233,6 +233,8 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     import zmq.devices.basedevice
     import zmq.devices.monitoredqueue
     import zmq.devices.monitoredqueuedevice
+    import zmq.devices.proxydevice
+    import zmq.devices.proxysteerabledevice
 
     import green_zmq.auth.thread
     import green_zmq.proxying
@@ -262,16 +264,75 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     # zmq.Poller name now.
     for name in ("Context", "Socket", "Poller"):
         stand_in(green[name], getattr(view, name))
-    # The background devices call these module globals in their thread.
-    _replace("zmq.devices", {"proxy": green["proxy"]})
-    _replace("zmq.devices.basedevice", {"proxy": green["proxy"]})
-    monitored = {"monitored_queue": sys.modules["green_zmq.proxying"].monitored_queue}
-    for name in ("zmq.devices", "zmq.devices.monitoredqueue", "zmq.devices.monitoredqueuedevice"):
-        _replace(name, monitored)
+    # The background devices call these module globals in their thread: the
+    # green functions where that thread is a greenlet (gevent patched
+    # threading), libzmq's in a real thread of their own (see _for_devices).
+    green_monitored = sys.modules["green_zmq.proxying"].monitored_queue
+    plain_monitored = sys.modules["zmq.devices.monitoredqueue"].monitored_queue
+    _replace("zmq.devices", {"proxy": green["proxy"], "monitored_queue": green_monitored})
+    _replace("zmq.devices.monitoredqueue", {"monitored_queue": green_monitored})
+    _replace("zmq.devices.basedevice", {"proxy": _for_devices(green["proxy"], view.proxy)})
+    _replace(
+        "zmq.devices.monitoredqueuedevice",
+        {"monitored_queue": _for_devices(green_monitored, plain_monitored)},
+    )
+    # ThreadProxy and ThreadProxySteerable call zmq.proxy and
+    # zmq.proxy_steerable: their modules get a zmq of their own.
+    devices_zmq = _plain_view(plain, {})
+    devices_zmq.proxy = _for_devices(green["proxy"], view.proxy)  # type: ignore[attr-defined]
+    devices_zmq.proxy_steerable = _for_devices(  # type: ignore[attr-defined]
+        green["proxy_steerable"], view.proxy_steerable
+    )
+    for name in ("zmq.devices.proxydevice", "zmq.devices.proxysteerabledevice"):
+        sys.modules[name].zmq = devices_zmq  # type: ignore[attr-defined]
     # pyzmq's authenticator thread runs an asyncio loop over the program's
     # sockets, which are green now; green_zmq's stand-in (the same API and
     # policies) serves ZAP in a greenlet instead.
     _replace("zmq.auth.thread", _public("green_zmq.auth.thread"))
+
+
+def _owns_its_thread() -> bool:
+    """Is the caller alone in an OS thread of its own, so that it may block it?
+
+    That is where pyzmq's background devices run, unless gevent patched
+    threading (then their "thread" is a greenlet of the hub): the first
+    greenlet of an OS thread other than the main one, whose hub never ran,
+    so that no other greenlet there waits for anything.
+    """
+    import threading
+
+    from greenlet import getcurrent
+
+    from green_zmq import _compat
+
+    if getcurrent().parent is not None or threading.current_thread() is threading.main_thread():
+        return False
+    hub = _compat.hub_if_exists()
+    # A hub that never ran is a greenlet not yet started: false.
+    return hub is None or not hub
+
+
+def _for_devices(green: Any, plain: Any) -> Any:
+    """``green``, except in an OS thread of its own, where ``plain`` (libzmq's, blocking).
+
+    pyzmq's thread devices call this in their thread. A hub parked there
+    would gain nothing (nothing else runs in that thread), and it is not
+    safe at exit: a daemon thread whose hub wakes after the interpreter
+    began finalizing is ended by CPython with pthread_exit (up to 3.13), and
+    the forced unwinding runs greenlet's C++ destructors over another
+    greenlet's stale stack, which on 3.12 decrements the thread's own freed
+    PyThreadState and corrupts the heap (a crash at exit, about one run in
+    fifteen). libzmq's proxy waits with the GIL released and never comes
+    back into Python but for an error, as in plain pyzmq.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if _owns_its_thread():
+            return plain(*args, **kwargs)
+        return green(*args, **kwargs)
+
+    functools.update_wrapper(run, green)
+    return run
 
 
 def _one_instance(pyzmq_context: type, green_context: type) -> None:
