@@ -23,7 +23,7 @@ import pytest
 import zmq
 
 import green_zmq
-from green_zmq.bench import measures, report, runtimes, schedule, workloads
+from green_zmq.bench import measures, publish, report, runtimes, schedule, workloads
 from green_zmq.bench.workloads import WORKLOADS, Corrupt, Goal
 from helpers import run_python
 
@@ -618,3 +618,86 @@ def test_an_implementation_carries_its_environment_to_its_children(
         assert schedule.run_child(impl, "req-rep", 10, limit=5)["ok"]
     assert "GREEN_ZMQ_PURE_PYTHON" not in seen["green_zmq"]
     assert seen["green_zmq-py"]["GREEN_ZMQ_PURE_PYTHON"] == "1"
+
+
+# -- the figures the docs quote come from one JSON -------------------------------
+
+BENCH_JSON = ROOT / "docs" / "bench.json"
+
+
+def _figures() -> publish.Figures:
+    return publish.Figures(json.loads(BENCH_JSON.read_text()))
+
+
+@pytest.mark.timeout(30)
+def test_every_figure_the_docs_quote_is_what_docs_bench_json_gives() -> None:
+    figures = _figures()
+    for name in publish.DOCS:
+        stale = publish.stale((ROOT / name).read_text(), figures)
+        assert not stale, f"{name}: run python -m green_zmq.bench --publish docs/bench.json"
+    # The quotes are there to check: the README's tables and ranges, the
+    # migration guide's ratios, the benchmarks' tables.
+    quoted = {name: publish.markers((ROOT / name).read_text()) for name in publish.DOCS}
+    assert {"machine", "speed", "range zmq.green", "range threads"} <= set(quoted["README.md"])
+    assert {"range zmq.green", "ratio req-rep zmq.green"} <= set(quoted["docs/migration.md"])
+    assert {"machine", "results", "targets"} <= set(quoted["docs/benchmarks.md"])
+
+
+@pytest.mark.timeout(10)
+def test_the_speed_sections_quote_no_figure_of_their_own() -> None:
+    # A ratio or a rate outside a marker would not follow the JSON.
+    figure = re.compile(r"\b\d[\d.,]*(?:x|k|M)\b")
+    for name, heading in (("README.md", "## Speed\n"), ("docs/migration.md", "## Speed\n")):
+        text = (ROOT / name).read_text()
+        section = text[text.index(heading) :].split("\n## ", 1)[0]
+        outside = publish._MARKED.sub("", section)
+        assert not figure.findall(outside), (name, figure.findall(outside))
+
+
+@pytest.mark.timeout(10)
+def test_a_quote_edited_by_hand_is_found_and_publishing_rewrites_it() -> None:
+    figures = _figures()
+    readme = (ROOT / "README.md").read_text()
+    marker = "<!-- bench:range zmq.green -->"
+    start = readme.index(marker) + len(marker)
+    end = readme.index("<!-- /bench -->", start)
+    right = readme[start:end]
+    edited = readme[:start] + "99x to 100x" + readme[end:]
+    assert publish.stale(edited, figures) == [("range zmq.green", "99x to 100x", right)]
+    assert publish.update(edited, figures) == readme
+
+
+@pytest.mark.timeout(60)
+def test_publishing_writes_the_docs_and_the_chart_from_the_json(tmp_path: Path) -> None:
+    for name in publish.DOCS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    document = json.loads(BENCH_JSON.read_text())
+    (row,) = [r for r in document["summary"] if (r["workload"], r["metric"]) == ("req-rep", "rate")]
+    row["ratios"]["zmq.green"] = 12.3
+    source = tmp_path / "docs" / "bench.json"
+    source.write_text(json.dumps(document))
+    written = publish.publish(source, tmp_path)
+    assert source.with_suffix(".png").stat().st_size > 0
+    migration = (tmp_path / "docs" / "migration.md").read_text()
+    assert "<!-- bench:ratio req-rep zmq.green -->12x<!-- /bench -->" in migration
+    assert tmp_path / "docs" / "migration.md" in written
+    # Nothing outside the quotes changed.
+    for name in publish.DOCS:
+        ours, theirs = (ROOT / name).read_text(), (tmp_path / name).read_text()
+        assert publish._MARKED.sub("", ours) == publish._MARKED.sub("", theirs)
+
+
+@pytest.mark.timeout(30)
+def test_a_runs_summary_reads_back_from_its_json_as_it_was() -> None:
+    runs = [
+        _run(0, "green_zmq", 100.0), _run(0, "ceiling", 90.0), _run(0, "threads", 50.0),
+        _run(1, "green_zmq", 80.0), _run(1, "ceiling", 100.0), _run(1, "threads", 40.0),
+        _run(2, "green_zmq", 90.0), _run(2, "ceiling", 100.0), _run(2, "threads", 45.0),
+    ]  # fmt: skip
+    impls = ["green_zmq", "ceiling", "threads"]
+    (row,) = report.summarise(runs, impls, ["req-rep"], {"req-rep": 3})
+    assert row.spreads["ceiling"] == (0.8, pytest.approx(100 / 90))
+    assert row.result_spread == row.spreads["ceiling"]
+    (back,) = report.rows_from_json(json.loads(json.dumps([row.as_json()])))
+    assert back == row

@@ -237,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-plot", action="store_true", help="draw no chart")
     parser.add_argument(
+        "--publish",
+        metavar="FILE.json",
+        help="rewrite the figures the docs quote, and their chart, from a bench JSON file",
+    )
+    parser.add_argument(
         "--limit", type=float, default=None, help="seconds before a child counts as hung"
     )
     parser.add_argument(
@@ -272,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.publish:
+        from . import publish
+
+        return publish.main(args.publish)
     return _run(args)
 
 
