@@ -250,6 +250,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}{'s' * (number != 1)}"
+
+
 def _missing(names: Iterable[str]) -> str:
     """The first of ``names`` that cannot be imported ("" if none)."""
     for name in names:
@@ -359,8 +363,9 @@ def _run(args: argparse.Namespace) -> int:
         f"green_zmq {versions['green_zmq']}, {_accelerator()}\n"
         f"pyzmq {versions['pyzmq']} (libzmq {versions['libzmq']}), gevent {versions['gevent']},"
         f" Python {versions['python']}, {versions['cpus']} CPUs\n"
-        f"{len(jobs)} measurements, each in a fresh process: {len(names)} workload(s)"
-        f" on {len(impls)} implementation(s), {repeat} run(s) each",
+        f"{_count(len(jobs), 'measurement')} in fresh processes:"
+        f" {_count(len(names), 'workload')}, {_count(len(impls), 'implementation')},"
+        f" {_count(repeat, 'run')} of each",
         highlight=False,
     )
     load_before = os.getloadavg()
@@ -439,9 +444,9 @@ def _run(args: argparse.Namespace) -> int:
         }
         document = {"meta": meta, "runs": runs, "summary": [row.as_json() for row in rows]}
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
-        console.print(f"Every run and the summary: {args.json}", highlight=False)
+        console.print(f"Every run and the summary: {os.path.abspath(args.json)}", highlight=False)
     if not args.no_plot:
         report.plot(rows, impls, args.plot)
-        console.print(f"Chart: {args.plot}", highlight=False)
+        console.print(f"Chart: {os.path.abspath(args.plot)}", highlight=False)
     console.print(f"Took {duration(seconds)}.", highlight=False)
     return 1 if problems or missed else 0
