@@ -493,6 +493,26 @@ def test_the_wide_tables_have_every_figure_and_the_targets() -> None:
     assert set(WORKLOADS) <= {line.split(" ", 1)[0] for line in narrow.splitlines()}
 
 
+@pytest.mark.timeout(60)
+def test_each_panel_of_the_chart_has_one_direction_and_says_which() -> None:
+    impls = list(runtimes.IMPLEMENTATIONS)
+    rows = _synthetic_rows(impls)
+    fig = report.chart(rows, impls)
+    rates = {row.metric.unit for row in rows if row.metric.higher_is_better}
+    directions = []
+    for ax in fig.axes:
+        title = ax.get_title()
+        higher, lower = "higher is better" in title, "lower is better" in title
+        assert higher != lower, title
+        directions.append(higher)
+        if "green_zmq's" not in ax.get_ylabel():
+            continue  # a scaling panel: rates against N
+        # A ratio panel: every bar's measure is of the direction its title says.
+        units = {tick.get_text().split("\n")[1] for tick in ax.get_xticklabels()}
+        assert units and all((unit in rates) == higher for unit in units), (title, units)
+    assert True in directions and False in directions
+
+
 def _bench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "green_zmq.bench", "--quick", "--repeat", "1", *args]
 

@@ -25,6 +25,7 @@ __all__ = [
     "Row",
     "about",
     "cell",
+    "chart",
     "expected_failures",
     "figure",
     "goal_text",
@@ -445,13 +446,16 @@ _COLOURS = {
 
 
 def plot(rows: Sequence[Row], impls: list[str], path: str) -> None:
-    """The chart: green_zmq's ratios where higher is better, those where
-    lower is better, each in its own panel, and one scaling panel per family
-    (each implementation's rate against N)."""
-    import matplotlib
+    """Draw :func:`chart` into ``path`` (a PNG)."""
+    chart(rows, impls).savefig(path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def chart(rows: Sequence[Row], impls: list[str]) -> Any:
+    """The chart, a matplotlib Figure: green_zmq's ratios where higher is
+    better, those where lower is better, each in its own panel, and one
+    scaling panel per family (each implementation's rate against N)."""
+    # A Figure of its own, not pyplot's: no GUI backend, no global state.
+    from matplotlib.figure import Figure
 
     shown = [row for row in rows if not row.metric.detail]
     # The families' rates are in their scaling panels.
@@ -462,7 +466,7 @@ def plot(rows: Sequence[Row], impls: list[str], path: str) -> None:
         {row.workload.family for row in shown if row.workload.size and row.metric.key == "rate"}
     )
     baselines = [b for b in (*RATIO_COLUMNS, "green_zmq-py") if b in impls]
-    fig = plt.figure(
+    fig = Figure(
         figsize=(max(14.0, 0.9 * (len(higher) + len(lower)) + 4), 11 if families else 6),
         constrained_layout=True,
     )
@@ -481,8 +485,7 @@ def plot(rows: Sequence[Row], impls: list[str], path: str) -> None:
         for ax, family in zip(below.subplots(1, len(families), squeeze=False)[0], families):
             mine = [r for r in shown if r.workload.family == family and r.metric.key == "rate"]
             _scaling_panel(ax, family, mine, impls)
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
 
 
 def _has_ratio(row: Row) -> bool:
