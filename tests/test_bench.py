@@ -8,9 +8,13 @@ corrupted message, and that the summaries compute what they say.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import random
+import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,14 +23,12 @@ import pytest
 import zmq
 
 import green_zmq
-from green_zmq.bench import measures, report, runtimes, schedule, workloads
+from green_zmq.bench import measures, publish, report, runtimes, schedule, workloads
 from green_zmq.bench.workloads import WORKLOADS, Corrupt, Goal
 from helpers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_WORKLOADS = ["tcp-64B", "dealers-10"]
-
-
 
 
 @pytest.mark.timeout(180)
@@ -38,7 +40,7 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
     # The sweeper keeps its default interval: run every few milliseconds it
     # also counts replies that land between its own select() and EVENTS
     # read, which would make the missed-edges check below flaky.
-    keep_sweeper = {"GREEN_ZMQ_SWEEP_INTERVAL": None}
+    keep_sweeper = {"GREEN_ZMQ_SWEEP_INTERVAL": None, "COLUMNS": "80"}
     proc = run_python(None, *command, env=keep_sweeper, cwd=tmp_path, timeout=170, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -46,13 +48,19 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
     runs = document["runs"]
     assert {(r["impl"], r["workload"]) for r in runs} == {
         (impl, name)
-        for impl in runtimes.IMPLEMENTATIONS
+        for impl in schedule.default_implementations()
         for name in CLI_WORKLOADS
         if WORKLOADS[name].runs(impl)
     }
     assert "zmq.asyncio" in {r["impl"] for r in runs}
     assert all(r["ok"] and r["rate"] > 0 for r in runs), [r for r in runs if not r["ok"]]
     assert all(r["missed_edges"] == 0 for r in runs if r["impl"] == "green_zmq")
+    # Each green_zmq child says how it ran, and the footer says the same.
+    accelerated = bool(getattr(green_zmq, "accelerated", False))
+    assert {r["accelerated"] for r in runs if r["impl"] == "green_zmq"} == {accelerated}
+    assert document["meta"]["accelerated"] is accelerated
+    ran_as = "with its compiled accelerator" if accelerated else "as pure Python"
+    assert f"green_zmq ran {ran_as} in every run." in proc.stdout
     assert all(r["rss_kib"] >= 0 for r in runs if r["workload"].startswith("dealers-"))
     summary = document["summary"]
     assert [(row["workload"], row["metric"]) for row in summary] == [
@@ -60,8 +68,14 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
     ]
     assert all(not row["failures"] for row in summary)
     assert plot.stat().st_size > 0
+    assert f"Chart: {plot}" in proc.stdout
+    # At 80 columns the tables fit, each workload a row under its whole name
+    # (the progress lines, one per measurement, may be longer).
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("[")]
+    assert max(len(line) for line in lines) <= 80, proc.stdout
+    assert "…" not in proc.stdout
     for name in CLI_WORKLOADS:
-        assert name in proc.stdout
+        assert any(line.startswith(f"{name} ") for line in lines), proc.stdout
 
 
 @pytest.mark.timeout(60)
@@ -96,6 +110,11 @@ SOCKETS: dict[str, dict[str, int]] = {
 }
 
 
+# One implementation of each kind: green_zmq-py, green_zmq in another
+# environment, runs the same code in this process.
+KINDS = [impl for impl, spec in runtimes.IMPLEMENTATIONS.items() if spec.kind == impl]
+
+
 def _cases() -> list[tuple[str, str]]:
     # Every workload under green_zmq; every implementation on the classic
     # workloads and on each family's smallest size (the roles do not depend
@@ -103,8 +122,8 @@ def _cases() -> list[tuple[str, str]]:
     cases = []
     for name, work in WORKLOADS.items():
         smallest = min(w.size for w in WORKLOADS.values() if w.group == work.group)
-        for impl in runtimes.IMPLEMENTATIONS:
-            expected_to_fail = impl in dict(work.cannot)
+        for impl in KINDS:
+            expected_to_fail = work.cannot_run(impl)
             if (
                 work.runs(impl)
                 and not expected_to_fail
@@ -154,9 +173,10 @@ def _corrupting(base: type) -> type:
 
 
 def _runtime(impl: str, corrupt: bool = False) -> Any:
-    base, module = runtimes.IMPLEMENTATIONS[impl]
+    spec = runtimes.IMPLEMENTATIONS[impl]
+    base = spec.runtime
     counting = type(f"Counting{base.__name__}", (_Counting, base), {"corrupt": corrupt})
-    rt = counting(impl, importlib.import_module(module))
+    rt = counting(spec.kind, importlib.import_module(spec.module))
     rt.kinds = Counter()
     return rt
 
@@ -384,7 +404,7 @@ def test_a_once_workload_runs_in_the_first_repeat_only() -> None:
 
 
 def test_green_zmq_is_the_package_measured() -> None:
-    assert runtimes.IMPLEMENTATIONS["green_zmq"][1] == green_zmq.__name__
+    assert runtimes.IMPLEMENTATIONS["green_zmq"].module == green_zmq.__name__
 
 
 def test_waiters_time_the_message_phase_not_the_waiters_ending(monkeypatch) -> None:
@@ -408,3 +428,296 @@ def test_waiters_time_the_message_phase_not_the_waiters_ending(monkeypatch) -> N
     finally:
         rt.close()
     assert 0 < rt.elapsed < linger
+
+
+# -- what a user reads: the tables, the progress, the notes, the messages -----
+
+
+def _synthetic_rows(impls: list[str]) -> list[report.Row]:
+    # Every workload and metric, with the widest figures a run can give:
+    # rates in millions, ratios in hundreds of thousands, latencies in
+    # thousands of microseconds, and zmq.green's expected failures.
+    runs = []
+    for name, work in WORKLOADS.items():
+        for impl in impls:
+            record: dict[str, Any] = {"workload": name, "impl": impl, "repeat": 0}
+            if not work.runs(impl):
+                continue
+            if work.cannot_run(impl):
+                runs.append({**record, "ok": False, "error": "AssertionError: x"})
+                continue
+            big = impl == "green_zmq"
+            figures = {m.key: 98_765.0 if big else 1.0 for m in work.shown_metrics}
+            runs.append({**record, "ok": True, **figures, "rate": 9_876_543.0 if big else 12.0})
+    return report.summarise(runs, impls, list(WORKLOADS), {name: 100_000 for name in WORKLOADS})
+
+
+def _render(tables: list[Any], width: int) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), record=True)
+    for table in tables:
+        console.print(table)
+    return console.export_text()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "accelerated"])
+def test_the_default_tables_fit_80_columns_and_show_every_name_whole(accelerated: bool) -> None:
+    impls = [i for i in runtimes.IMPLEMENTATIONS if accelerated or i != "green_zmq-py"]
+    text = _render(report.tables(_synthetic_rows(impls), impls), width=80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80, text
+    assert "…" not in text
+    starts = {line.split(" ", 1)[0] for line in lines}
+    # Every workload has its row, its name whole (dealers-100 is not dealers-1000).
+    assert set(WORKLOADS) <= starts, text
+    assert ("compiled against pure Python" in text) is accelerated
+    # Directions never share a table, and the targets are for --wide.
+    assert text.index("Higher is better") < text.index("Lower is better")
+    for word in ("goal", "issue", "target", ">=0.9x"):
+        assert word not in text
+
+
+@pytest.mark.timeout(30)
+def test_the_wide_tables_have_every_figure_and_the_targets() -> None:
+    impls = list(runtimes.IMPLEMENTATIONS)
+    text = _render(report.tables(_synthetic_rows(impls), impls, wide=True), width=250)
+    header = next(line for line in text.splitlines() if line.startswith("workload"))
+    for column in (*impls, "vs zmq.green", "vs pure Python", "target", "missed edges"):
+        assert column in header
+    assert ">=0.9x ceiling" in text
+    assert "samples" in text  # a detail, for --wide only
+    # On a terminal too narrow for them, the other cells give way; no name does.
+    narrow = _render(report.tables(_synthetic_rows(impls), impls, wide=True), width=80)
+    assert set(WORKLOADS) <= {line.split(" ", 1)[0] for line in narrow.splitlines()}
+
+
+@pytest.mark.timeout(60)
+def test_each_panel_of_the_chart_has_one_direction_and_says_which() -> None:
+    impls = list(runtimes.IMPLEMENTATIONS)
+    rows = _synthetic_rows(impls)
+    fig = report.chart(rows, impls)
+    rates = {row.metric.unit for row in rows if row.metric.higher_is_better}
+    directions = []
+    for ax in fig.axes:
+        title = ax.get_title()
+        higher, lower = "higher is better" in title, "lower is better" in title
+        assert higher != lower, title
+        directions.append(higher)
+        if "green_zmq's" not in ax.get_ylabel():
+            continue  # a scaling panel: rates against N
+        # A ratio panel: every bar's measure is of the direction its title says.
+        units = {tick.get_text().split("\n")[1] for tick in ax.get_xticklabels()}
+        assert units and all((unit in rates) == higher for unit in units), (title, units)
+    assert True in directions and False in directions
+
+
+def _bench_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "green_zmq.bench", "--quick", "--repeat", "1", *args]
+
+
+def _bench_env(**changes: str) -> dict[str, str]:
+    env = dict(os.environ, **changes)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.mark.timeout(120)
+def test_piped_output_shows_each_measurement_as_it_ends_with_the_time_left(
+    tmp_path: Path,
+) -> None:
+    command = _bench_command("--only", "req-rep,tcp-64B", "--impl", "green_zmq,threads,ceiling")
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as errors:
+        proc = subprocess.Popen(
+            [*command, "--no-plot"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            cwd=tmp_path,
+            env=_bench_env(COLUMNS="80"),
+        )
+        assert proc.stdout is not None
+        # Each read returns what the bench has written so far: a line
+        # written as a measurement ends arrives before the tables do.
+        chunks = []
+        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+            chunks.append(chunk.decode())
+        assert proc.wait(timeout=60) == 0, "".join(chunks) + stderr.read_text()
+    text = "".join(chunks)
+    first_line = next(i for i, chunk in enumerate(chunks) if "[1/6] " in chunk)
+    tables = next(i for i, chunk in enumerate(chunks) if "Higher is better" in chunk)
+    assert first_line < tables, chunks
+    progress = [line for line in text.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in progress] == [f"[{i}/6" for i in range(1, 7)]
+    for line in progress[:-1]:
+        assert line.endswith(" left)") and "(about " in line, line
+    assert progress[-1].endswith("(done)")
+
+
+@pytest.mark.timeout(90)
+def test_zmq_greens_expected_failure_reads_as_a_note_not_an_error(tmp_path: Path) -> None:
+    results = tmp_path / "bench.json"
+    command = ["-m", "green_zmq.bench", "--quick", "--repeat", "1", "--only", "waiters-100"]
+    command += ["--impl", "green_zmq,zmq.green", "--no-plot", "--json", str(results)]
+    proc = run_python(None, *command, env={"COLUMNS": "80"}, cwd=tmp_path, timeout=80)
+    # zmq.green really failed: its own error is kept for the JSON.
+    (record,) = [r for r in json.loads(results.read_text())["runs"] if r["impl"] == "zmq.green"]
+    assert not record["ok"] and "Only one greenlet can be waiting" in record["error"]
+    # The user reads why, in words, as it happens and under the tables.
+    assert re.search(r"zmq.green +cannot run this: 100 greenlets on one socket", proc.stdout)
+    assert "zmq.green cannot run waiters-100: 100 greenlets on one socket." in proc.stdout
+    for word in ("AssertionError", "Only one greenlet", "FAIL", "as expected"):
+        assert word not in proc.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("missing", ["rich", "matplotlib", "tornado"])
+def test_without_the_bench_extra_it_says_what_to_install(missing: str) -> None:
+    # A None in sys.modules makes the import fail as if it were not installed.
+    code = f"""
+        import runpy, sys
+        sys.modules[{missing!r}] = None
+        sys.argv = ["green_zmq.bench", "--quick", "--only", "req-rep"]
+        runpy.run_module("green_zmq.bench", run_name="__main__")
+    """
+    proc = run_python(code, check=False, timeout=50)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"python -m green_zmq.bench needs {missing} ")
+    assert line.endswith("pip install 'green_zmq[bench]'")
+
+
+@pytest.mark.timeout(10)
+def test_the_time_left_counts_each_workload_at_its_own_pace() -> None:
+    jobs = schedule.schedule(["green_zmq", "threads"], ["req-rep", "latency-idle"], 1)
+    left = schedule.TimeLeft(jobs)
+    assert left.seconds() is None and left.text() == ""
+    left.finished("req-rep", 1.0)
+    # One req-rep as long as the first; latency-idle unknown: the average.
+    assert left.seconds() == pytest.approx(1.0 + 2 * 1.0)
+    left.finished("req-rep", 3.0)
+    left.finished("latency-idle", 10.0)
+    assert left.seconds() == pytest.approx(10.0)
+    assert left.text() == "about 10 s left"
+    left.finished("latency-idle", 10.0)
+    assert left.text() == "done"
+    assert schedule.duration(200) == "3 min" and schedule.duration(3900) == "1 h 5 min"
+
+
+# -- the accelerator: green_zmq both ways ----------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_pure_python_green_zmq_is_compared_only_where_there_is_an_accelerator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(green_zmq, "accelerated", False, raising=False)
+    assert "green_zmq-py" not in schedule.default_implementations()
+    monkeypatch.setattr(green_zmq, "accelerated", True, raising=False)
+    assert "green_zmq-py" in schedule.default_implementations()
+    for work in WORKLOADS.values():
+        assert work.runs("green_zmq-py") == work.runs("green_zmq")
+
+
+@pytest.mark.timeout(10)
+def test_an_implementation_carries_its_environment_to_its_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, dict[str, str]] = {}
+
+    def run(command: list[str], env: dict[str, str], **kwargs: Any) -> Any:
+        seen[command[command.index("--child") + 1]] = env
+        line = json.dumps({"ok": True, "rate": 1.0})
+        return subprocess.CompletedProcess(command, 0, line + "\n", "")
+
+    monkeypatch.delenv("GREEN_ZMQ_PURE_PYTHON", raising=False)
+    monkeypatch.setattr(schedule.subprocess, "run", run)
+    for impl in ("green_zmq", "green_zmq-py"):
+        assert schedule.run_child(impl, "req-rep", 10, limit=5)["ok"]
+    assert "GREEN_ZMQ_PURE_PYTHON" not in seen["green_zmq"]
+    assert seen["green_zmq-py"]["GREEN_ZMQ_PURE_PYTHON"] == "1"
+
+
+# -- the figures the docs quote come from one JSON -------------------------------
+
+BENCH_JSON = ROOT / "docs" / "bench.json"
+
+
+def _figures() -> publish.Figures:
+    return publish.Figures(json.loads(BENCH_JSON.read_text()))
+
+
+@pytest.mark.timeout(30)
+def test_every_figure_the_docs_quote_is_what_docs_bench_json_gives() -> None:
+    figures = _figures()
+    for name in publish.DOCS:
+        stale = publish.stale((ROOT / name).read_text(), figures)
+        assert not stale, f"{name}: run python -m green_zmq.bench --publish docs/bench.json"
+    # The quotes are there to check: the README's tables and ranges, the
+    # migration guide's ratios, the benchmarks' tables.
+    quoted = {name: publish.markers((ROOT / name).read_text()) for name in publish.DOCS}
+    assert {"machine", "speed", "range zmq.green", "range threads"} <= set(quoted["README.md"])
+    assert {"range zmq.green", "ratio req-rep zmq.green"} <= set(quoted["docs/migration.md"])
+    assert {"machine", "results", "targets"} <= set(quoted["docs/benchmarks.md"])
+
+
+@pytest.mark.timeout(10)
+def test_the_speed_sections_quote_no_figure_of_their_own() -> None:
+    # A ratio or a rate outside a marker would not follow the JSON.
+    figure = re.compile(r"\b\d[\d.,]*(?:x|k|M)\b")
+    for name, heading in (("README.md", "## Speed\n"), ("docs/migration.md", "## Speed\n")):
+        text = (ROOT / name).read_text()
+        section = text[text.index(heading) :].split("\n## ", 1)[0]
+        outside = publish._MARKED.sub("", section)
+        assert not figure.findall(outside), (name, figure.findall(outside))
+
+
+@pytest.mark.timeout(10)
+def test_a_quote_edited_by_hand_is_found_and_publishing_rewrites_it() -> None:
+    figures = _figures()
+    readme = (ROOT / "README.md").read_text()
+    marker = "<!-- bench:range zmq.green -->"
+    start = readme.index(marker) + len(marker)
+    end = readme.index("<!-- /bench -->", start)
+    right = readme[start:end]
+    edited = readme[:start] + "99x to 100x" + readme[end:]
+    assert publish.stale(edited, figures) == [("range zmq.green", "99x to 100x", right)]
+    assert publish.update(edited, figures) == readme
+
+
+@pytest.mark.timeout(60)
+def test_publishing_writes_the_docs_and_the_chart_from_the_json(tmp_path: Path) -> None:
+    for name in publish.DOCS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    document = json.loads(BENCH_JSON.read_text())
+    (row,) = [r for r in document["summary"] if (r["workload"], r["metric"]) == ("req-rep", "rate")]
+    row["ratios"]["zmq.green"] = 12.3
+    source = tmp_path / "docs" / "bench.json"
+    source.write_text(json.dumps(document))
+    written = publish.publish(source, tmp_path)
+    assert source.with_suffix(".png").stat().st_size > 0
+    migration = (tmp_path / "docs" / "migration.md").read_text()
+    assert "<!-- bench:ratio req-rep zmq.green -->12x<!-- /bench -->" in migration
+    assert tmp_path / "docs" / "migration.md" in written
+    # Nothing outside the quotes changed.
+    for name in publish.DOCS:
+        ours, theirs = (ROOT / name).read_text(), (tmp_path / name).read_text()
+        assert publish._MARKED.sub("", ours) == publish._MARKED.sub("", theirs)
+
+
+@pytest.mark.timeout(30)
+def test_a_runs_summary_reads_back_from_its_json_as_it_was() -> None:
+    runs = [
+        _run(0, "green_zmq", 100.0), _run(0, "ceiling", 90.0), _run(0, "threads", 50.0),
+        _run(1, "green_zmq", 80.0), _run(1, "ceiling", 100.0), _run(1, "threads", 40.0),
+        _run(2, "green_zmq", 90.0), _run(2, "ceiling", 100.0), _run(2, "threads", 45.0),
+    ]  # fmt: skip
+    impls = ["green_zmq", "ceiling", "threads"]
+    (row,) = report.summarise(runs, impls, ["req-rep"], {"req-rep": 3})
+    assert row.spreads["ceiling"] == (0.8, pytest.approx(100 / 90))
+    assert row.result_spread == row.spreads["ceiling"]
+    (back,) = report.rows_from_json(json.loads(json.dumps([row.as_json()])))
+    assert back == row

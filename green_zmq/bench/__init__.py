@@ -1,7 +1,8 @@
 """``python -m green_zmq.bench``: green_zmq side by side with its peers.
 
-Five implementations run the same workloads, each measurement in a fresh
-child process, interleaved and repeated. Rates are reported as medians;
+Five implementations (six where green_zmq has a compiled accelerator) run
+the same workloads, each measurement in a fresh child process, interleaved
+and repeated. Rates are reported as medians;
 a ratio is taken within each repeat, where the implementations ran one
 after the other, and its median over the repeats is reported:
 
@@ -17,6 +18,8 @@ after the other, and its median over the repeats is reported:
                 busy loop competes with libzmq's I/O thread for the CPU.
 ``zmq.asyncio`` pyzmq's asyncio sockets, each role a task on one loop
                 (the scaling families only).
+``green_zmq-py`` green_zmq with its compiled accelerator turned off
+                (``GREEN_ZMQ_PURE_PYTHON=1``), only where it has one.
 
 Every workload checks that every message arrived intact and in order and
 reports a failure instead of a rate otherwise; every child runs under a
@@ -25,8 +28,9 @@ hard time limit so a hang is a failure, not a stall.
 The package's parts: :mod:`.runtimes` (how each implementation runs the
 roles), :mod:`.workloads` (the roles, the checks and the registry; how to
 add a workload is there), :mod:`.measures` (latency percentiles, CPU,
-memory), :mod:`.schedule` (the child processes and the command line) and
-:mod:`.report` (the table, the JSON document and the charts).
+memory), :mod:`.schedule` (the child processes and the command line),
+:mod:`.report` (the tables, the JSON summary and the chart) and
+:mod:`.publish` (the figures the docs quote, from one bench JSON file).
 """
 
 from __future__ import annotations

@@ -14,12 +14,14 @@ import resource
 import threading
 import time
 from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass
 from time import perf_counter
 from types import ModuleType
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import zmq
 
+import green_zmq
 from green_zmq import _ints
 
 __all__ = [
@@ -27,9 +29,11 @@ __all__ = [
     "AsyncioRuntime",
     "CeilingRuntime",
     "GreenRuntime",
+    "Implementation",
     "Role",
     "Runtime",
     "ThreadRuntime",
+    "accelerated",
     "exhaust",
 ]
 
@@ -57,7 +61,9 @@ class Runtime:
     ``flags`` is what roles pass to every send/recv: 0 (a blocking call) for
     the green and threads runtimes, NOBLOCK for the ceiling. ``elapsed`` is
     the time spent inside :meth:`run`, i.e. excluding setup and teardown.
-    ``metrics`` holds what a workload measures besides its rate.
+    ``metrics`` holds what a workload measures besides its rate. ``name`` is
+    the implementation's kind (see :class:`Implementation`): workloads pick
+    their code paths by it.
     """
 
     flags = 0
@@ -199,12 +205,55 @@ class AsyncioRuntime(Runtime):
         asyncio.set_event_loop(None)
 
 
-#: Implementation name -> (how it runs roles, the module providing its zmq API).
-#: Modules are imported only in the child that measures them.
-IMPLEMENTATIONS: dict[str, tuple[type[Runtime], str]] = {
-    "green_zmq": (GreenRuntime, "green_zmq"),
-    "zmq.green": (GreenRuntime, "zmq.green"),
-    "threads": (ThreadRuntime, "zmq"),
-    "ceiling": (CeilingRuntime, "zmq"),
-    "zmq.asyncio": (AsyncioRuntime, "zmq.asyncio"),
-}
+def accelerated() -> bool:
+    """Whether this process's green_zmq runs its compiled accelerator (a
+    version without one has no ``accelerated`` attribute: pure Python)."""
+    return bool(getattr(green_zmq, "accelerated", False))
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One column of the bench: how it runs roles and what it is.
+
+    ``module`` provides its zmq API, imported only in the child that measures
+    it; ``env`` is set in that child's environment on top of the parent's.
+    ``kind`` names the implementation whose workloads and code paths it
+    shares: green_zmq-py is green_zmq with the accelerator forced off, so it
+    runs what green_zmq runs, the same way. ``available`` says whether a run
+    without ``--impl`` includes it.
+    """
+
+    runtime: type[Runtime]
+    module: str
+    title: str
+    kind: str
+    env: tuple[tuple[str, str], ...] = ()
+    available: Callable[[], bool] = _always
+
+
+def _implementations(*specs: tuple[str, type[Runtime], str, str]) -> dict[str, Implementation]:
+    return {name: Implementation(rt, module, title, name) for name, rt, module, title in specs}
+
+
+#: Implementation name -> how it runs, in the order of the table's columns.
+IMPLEMENTATIONS: dict[str, Implementation] = _implementations(
+    ("green_zmq", GreenRuntime, "green_zmq", "green_zmq, each role in its own greenlet"),
+    ("zmq.green", GreenRuntime, "zmq.green", "pyzmq's own gevent support, the same greenlets"),
+    ("threads", ThreadRuntime, "zmq", "plain pyzmq, each role in its own OS thread"),
+    ("ceiling", CeilingRuntime, "zmq", "plain pyzmq in one thread that never waits"),
+    ("zmq.asyncio", AsyncioRuntime, "zmq.asyncio", "pyzmq's asyncio sockets, a task per role"),
+)
+# Beside green_zmq only where it has an accelerator to turn off: otherwise
+# it would measure the same code twice.
+IMPLEMENTATIONS["green_zmq-py"] = Implementation(
+    GreenRuntime,
+    "green_zmq",
+    "green_zmq (pure Python): the accelerator off, GREEN_ZMQ_PURE_PYTHON=1",
+    kind="green_zmq",
+    env=(("GREEN_ZMQ_PURE_PYTHON", "1"),),
+    available=accelerated,
+)

@@ -35,7 +35,7 @@ import zmq
 from green_zmq import _ints
 
 from .measures import core_percent, cpu_seconds, peak_rss_kib, per_messages, percentile
-from .runtimes import AnyRole, Role, Runtime, exhaust
+from .runtimes import IMPLEMENTATIONS, AnyRole, Role, Runtime, exhaust
 
 __all__ = [
     "WORKLOADS",
@@ -639,16 +639,21 @@ async def watch_idle_async(
 
 @dataclass(frozen=True)
 class Metric:
-    """One figure a workload reports: ``key`` in the child's result."""
+    """One figure a workload reports: ``key`` in the child's result.
+
+    A ``detail`` is in the JSON and the ``--wide`` table only: it tells how
+    the measurement went, not how fast.
+    """
 
     key: str
     unit: str
     higher_is_better: bool = True
+    detail: bool = False
 
 
 @dataclass(frozen=True)
 class Goal:
-    """What the issue asks of green_zmq on one metric.
+    """The project's target for green_zmq on one metric (docs/benchmarks.md).
 
     ``against`` is an implementation (green_zmq's figure over its, within
     each repeat), ``"workload:NAME"`` (green_zmq here over green_zmq at
@@ -684,9 +689,11 @@ class Workload:
     ``n`` counts ``unit``s (messages or round trips); the rate is ``n`` over
     the time spent in ``rt.run``, and ``metrics`` say which figures the
     table shows. ``ceiling`` says what the ceiling column measures when it
-    is not the usual NOBLOCK loop. ``impls`` run it; those in
-    ``not_applicable`` are not run and show ``n/a`` with the reason in the
-    notes; those in ``cannot`` run and fail as expected (the word shown).
+    is not the usual NOBLOCK loop. ``impls`` run it (by their kind, see
+    :class:`~.runtimes.Implementation`); those in ``not_applicable`` are not
+    run and show ``n/a`` with the reason in the notes; those in ``cannot``
+    run and fail as expected, the reason (for users: "zmq.green cannot run
+    this: REASON") shown instead of their error.
     ``family`` names its ``--only`` group and ``size`` its place in the
     family (the scaling chart's N); ``default`` says whether a run without
     ``--full`` includes it. ``once``: run in the first repeat only, for the
@@ -723,7 +730,16 @@ class Workload:
         return self.family or self.name
 
     def runs(self, impl: str) -> bool:
-        return impl in self.impls and impl not in dict(self.not_applicable)
+        kind = IMPLEMENTATIONS[impl].kind
+        return kind in self.impls and kind not in dict(self.not_applicable)
+
+    def not_run(self, impl: str) -> str:
+        """Why ``impl`` is not run here ("" where it is, or the workload is not for it)."""
+        return dict(self.not_applicable).get(IMPLEMENTATIONS[impl].kind, "")
+
+    def cannot_run(self, impl: str) -> str:
+        """Why ``impl`` fails here as expected ("" where it should not fail)."""
+        return dict(self.cannot).get(IMPLEMENTATIONS[impl].kind, "")
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -915,7 +931,7 @@ _STARVED_AFTER = 2.0
     unit="round trip",
     ceiling="plain tornado loop, REQ and REP both ZMQStreams, one thread",
     goals=(Goal(1.0, "threads"),),
-    cannot=(("zmq.green", "starved"),),
+    cannot=(("zmq.green", "its eventloop lets no other greenlet run"),),
 )
 def _zmqstream_echo(rt: Runtime, n: int) -> None:
     # A REP ZMQStream echoes; a REQ client makes n checked round trips. The
@@ -1083,8 +1099,9 @@ for _idle, _n, _default in ((100, 1_000, False), (1000, 1_000, True), (10_000, 3
         not_applicable=(("zmq.asyncio", "9 polls/s at 1,000: minutes per run"),)
         if _idle > 100
         else (),
-        # zmq.green's Poller calls select(), which takes no fd above 1023.
-        cannot=(("zmq.green", "select() limit"),) if _idle > 1000 else (),
+        cannot=(("zmq.green", f"a Poller over {_idle:,} sockets (its select() stops at fd 1023)"),)
+        if _idle > 1000
+        else (),
         family="poll-many",
         size=_idle,
         default=_default,
@@ -1138,7 +1155,7 @@ for _count, _n, _default in ((1, 50_000, True), (100, 50_000, False), (10_000, 1
         not_applicable=tuple(_na),
         # zmq.green lets one greenlet wait on a socket ("Only one greenlet
         # can be waiting on this event"), unless messages are already there.
-        cannot=(("zmq.green", "one waiter only"),) if _count > 1 else (),
+        cannot=(("zmq.green", f"{_count:,} greenlets on one socket"),) if _count > 1 else (),
         family="waiters",
         size=_count,
         default=_default,
@@ -1149,7 +1166,7 @@ _LATENCY = (
     Metric("p50_us", "p50 us", False),
     Metric("p99_us", "p99 us", False),
     Metric("p999_us", "p99.9 us", False),
-    Metric("samples", "samples"),
+    Metric("samples", "samples", detail=True),
 )
 # The background load of latency-load: 200 DEALERs, each one round trip
 # every 100 ms (2,000/s in all, about a seventh of what REQ/REP does alone
