@@ -270,7 +270,7 @@ class Socket(zmq.Socket):
                 _sugar_send, self, data, copy=copy, track=track, routing_id=routing_id, group=group
             )
             result = self._green_call(True, attempt, int_flags(flags))
-            return green_tracker(result) if track else result
+            return green_tracker(result, data) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
@@ -354,7 +354,7 @@ class Socket(zmq.Socket):
         if own.request_hint and not flags & _SNDMORE:
             own.recv_waited = own.request_hint
         self._after_op()
-        return green_tracker(result) if track else result
+        return green_tracker(result, last) if track else result
 
     def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
         # libzmq accepts the rest of a message whose first frame it took
