@@ -2,8 +2,8 @@
 
 ``import green_zmq as zmq`` instead of ``import zmq``: every public name of
 pyzmq is here, with Context, Socket, Poller, select, device, proxy,
-proxy_steerable and MessageTracker replaced by green versions that wait
-cooperatively and otherwise behave exactly like plain pyzmq (timeouts,
+proxy_steerable, MessageTracker and Frame (Message) replaced by green
+versions that wait cooperatively and otherwise behave exactly like plain pyzmq (timeouts,
 errors, many greenlets per socket). ``green_zmq.devices`` has the
 background devices, in greenlets.
 """
@@ -17,7 +17,11 @@ from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replace
 # is green_zmq's own package (its monitor helpers wait cooperatively).
 from zmq import backend as backend, constants as constants, error as error, sugar as sugar
 
-from ._tracker import MessageTracker as MessageTracker
+from ._tracker import (
+    Frame as Frame,
+    Frame as Message,  # noqa: F401  (pyzmq's alias, in pyzmq's __all__)
+    MessageTracker as MessageTracker,
+)
 from ._waiting import WaitStatistics, set_spin, set_sweep_interval, statistics
 from .core import Context as Context, Socket as Socket
 from .poll import Poller as Poller, select as select

@@ -1,12 +1,14 @@
-"""The metaclass of green_zmq's Context, Socket and Poller: standing in for pyzmq's.
+"""The metaclass of green classes that stand in for pyzmq's in the zmq namespace.
 
-``green_zmq.monkey.patch(zmq=True)`` makes them ``zmq.Context``,
-``zmq.Socket`` and ``zmq.Poller``. In plain pyzmq every pyzmq object is an
-instance of those: ``zmq.asyncio``'s classes subclass them, and objects
-made before the patch are plain ones. So once a green class stands in for
-pyzmq's, isinstance() and issubclass() ask pyzmq's class instead. Only
-the green class itself does: its subclasses answer as usual. Until then
-nothing changes, and ``type(x) is Socket`` checks never get here.
+In plain pyzmq every pyzmq object is an instance of ``zmq.MessageTracker``,
+``zmq.Frame``, ``zmq.Context``... (``zmq.asyncio``'s classes subclass them,
+and pyzmq makes trackers and frames of its own class). Where a green class
+takes such a name, isinstance() and issubclass() against it ask pyzmq's
+class instead: from the start for green_zmq's MessageTracker and Frame,
+and for Context, Socket and Poller once ``green_zmq.monkey.patch(zmq=True)``
+makes them ``zmq.Context``, ``zmq.Socket`` and ``zmq.Poller``. Only the
+green class itself does: its subclasses answer as usual, and ``type(x) is
+Socket`` checks never get here.
 
 green_zmq tells its own objects by their class's MRO, which this leaves
 alone. (An ABC cannot do this: it refuses to register a class's own base.)

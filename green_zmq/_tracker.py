@@ -1,12 +1,27 @@
-"""A MessageTracker whose wait blocks only the calling greenlet.
+"""Message trackers whose wait blocks only the calling greenlet, and the Frame that makes them.
 
 pyzmq tracks a zero-copy message with a ``threading.Event`` that its
 garbage-collector thread sets once libzmq has let go of the buffer, and
-:meth:`zmq.MessageTracker.wait` blocks the OS thread on that event. Green
-sockets return this subclass instead, which waits on the hub.
+:meth:`zmq.MessageTracker.wait` blocks the OS thread on that event. Every
+tracker green_zmq hands out waits on the hub instead:
+
+* :class:`MessageTracker`, made by the user, or by a green send for a
+  message it copied into a frame of its own;
+* the tracker of a :class:`Frame` made with ``track=True``, which a send of
+  that frame returns (the same object, as in plain pyzmq).
 
 Notes on the approach
 ---------------------
+
+Plain pyzmq makes some trackers and frames with its own classes, where we
+cannot reach: the shared finished tracker of every message it copied
+(``zmq._FINISHED_TRACKER``; nothing ever waits on it), the frames its recv
+returns. In plain pyzmq they are instances of ``zmq.MessageTracker`` and
+``zmq.Frame``, so with ``import green_zmq as zmq`` they must be instances of
+ours: the green classes stand in for pyzmq's (:mod:`._stand_in`), and
+accept every instance of the pyzmq class in ``isinstance``. After
+``green_zmq.monkey.patch(zmq=True)``, pyzmq itself makes every tracker with
+ours: its Cython frame looks ``zmq.MessageTracker`` up when it makes one.
 
 Which kind of event a tracker holds depends on when ``zmq`` was imported:
 
@@ -37,9 +52,10 @@ import gevent.event
 import zmq
 
 from . import _compat
+from ._stand_in import StandIn, stand_in
 from ._waiting import ThreadSignal
 
-__all__ = ["MessageTracker", "green_tracker"]
+__all__ = ["Frame", "MessageTracker", "green_tracker"]
 
 
 class _SignalOnRelease:
@@ -95,14 +111,20 @@ def _events(tracker: zmq.MessageTracker) -> list[Any]:
     return found
 
 
-class MessageTracker(zmq.MessageTracker):
+_PyzmqTracker = zmq.MessageTracker
+_PyzmqFrame = zmq.Frame
+# What pyzmq's send takes as a frame (and then returns the frame's tracker).
+_BaseFrame = zmq.backend.Frame
+
+
+class MessageTracker(zmq.MessageTracker, metaclass=StandIn):
     """A :class:`zmq.MessageTracker` whose :meth:`wait` blocks only the calling greenlet.
 
-    Returned by green sockets' ``send(..., copy=False, track=True)`` for a
-    message libzmq still holds (one it let go of at once is pyzmq's own
-    finished tracker, as plain pyzmq returns); it can also wrap any pyzmq
-    tracker or tracked Frame: ``MessageTracker(frame)``.
+    Tracks events, other trackers and tracked frames, as pyzmq's. Every
+    pyzmq tracker is an instance of this class, as of
+    :class:`zmq.MessageTracker` (see the module's notes).
     """
+
 
     def wait(self, timeout: float | int = -1) -> None:
         """Wait until libzmq is done with the message(s), as :meth:`zmq.MessageTracker.wait`.
@@ -119,17 +141,41 @@ class MessageTracker(zmq.MessageTracker):
                 raise zmq.NotDone
 
 
-def green_tracker(result: Any) -> Any:
-    """What a green send returns for ``track=True``: its tracker, made green.
+class Frame(zmq.Frame, metaclass=StandIn):
+    """A :class:`zmq.Frame` whose tracker (``track=True``) waits only the calling greenlet.
 
-    A tracker that is done already (pyzmq's shared finished tracker, for a
-    message below the copy threshold) is returned as it is, as plain pyzmq
-    returns it: nothing will ever wait on it.
+    Everything else is pyzmq's. Frames made by pyzmq (a recv with
+    ``copy=False``) are instances of this class too, as of :class:`zmq.Frame`.
     """
-    if (
-        isinstance(result, zmq.MessageTracker)
-        and not isinstance(result, MessageTracker)
-        and not result.done
-    ):
-        return MessageTracker(result)
+
+    # pyzmq's repr() names the class by its module: <green_zmq.Frame(...)>.
+    __module__ = "green_zmq"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # pyzmq made a tracker of its own class over the event that its
+        # collector sets; unless the data was copied: then the tracker is
+        # the shared finished one, without events.
+        tracker = self.tracker
+        if tracker is not None and tracker.events:
+            self.tracker = MessageTracker(*tracker.events)
+
+
+# Every pyzmq tracker and frame is an instance of ours, as of pyzmq's (its
+# shared finished tracker, the frames recv makes).
+stand_in(MessageTracker, _PyzmqTracker)
+stand_in(Frame, _PyzmqFrame)
+
+
+def green_tracker(result: Any, data: Any) -> Any:
+    """What a green send of ``data`` returns for ``track=True``: pyzmq's ``result``, green.
+
+    A frame's own tracker is returned as it is (plain pyzmq returns the
+    frame's tracker itself), and so is pyzmq's shared finished tracker, for a
+    message it copied. Only the tracker of a frame pyzmq made inside the
+    send, which nobody else can reach, is made anew as ours, over the same
+    event.
+    """
+    if result.__class__ is _PyzmqTracker and result.events and not isinstance(data, _BaseFrame):
+        return MessageTracker(*result.events)
     return result

@@ -47,8 +47,8 @@ from ._ints import (
 from ._stand_in import StandIn
 from ._tracker import green_tracker
 from ._waiting import (
+    Completion,
     SocketWaiting,
-    ThreadSignal,
     existing_waiting,
     fork_error,
     inherited,
@@ -289,7 +289,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
             result = self._green_call(
                 True, _send_with_options, int_flags(flags), data, copy, track, routing_id, group
             )
-            return green_tracker(result) if track else result
+            return green_tracker(result, data) if track else result
         # The rest is _green_call inlined, because this is the hot path.
         if flags.__class__ is not int:
             flags = int_flags(flags)
@@ -378,7 +378,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
         if own.request_hint and not flags & _SNDMORE:
             own.recv_waited = own.request_hint
         self._after_op()
-        return green_tracker(result) if track else result
+        return green_tracker(result, last) if track else result
 
     def _send_each(
         self, head: Any, last: Any, more: int, flags: int, copy: bool, track: bool
@@ -719,6 +719,47 @@ def recv_bypassed(socket: Any) -> None:
 
 # Context.term runs in an OS thread of its own, started unpatched.
 _start_thread = get_original("_thread", "start_new_thread")
+# Guards every context's _green_term. Re-entrant: a finalizer may run
+# (garbage collection) while a thread holds it, and terminate another context.
+_terms_lock = get_original("_thread", "RLock")()
+
+
+class _Termination:
+    """One run of libzmq's terminate of a context; every ``term()`` meanwhile waits for it.
+
+    libzmq's terminate may run only once at a time on a context: a second
+    one, while the first still waits for sockets to close, destroys what the
+    first uses (EFAULT, a hang, or an abort in libzmq). A ``term()`` that was
+    interrupted (a ``gevent.Timeout``, a kill) leaves its terminate running;
+    so each context has at most one, and every ``term()`` (or ``destroy()``)
+    during it waits for it and raises what it raised, as one plain ``term()``
+    would::
+
+        term() -> no run? start one -> wait <- run ends: forget it, wake all
+    """
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = Completion()
+        self.error: BaseException | None = None
+
+    def run(self, context: Context, base_term: Callable[[], None]) -> None:
+        # The thread holds the context until the terminate returns, so no
+        # finalizer can terminate it meanwhile.
+        error = None
+        try:
+            base_term()
+        except BaseException as exc:
+            error = exc
+        self.end(context, error)
+
+    def end(self, context: Context, error: BaseException | None) -> None:
+        self.error = error
+        with _terms_lock:
+            if context._green_term is self:
+                object.__setattr__(context, "_green_term", None)
+        self.done.finish()
 
 
 class Context(zmq.Context[Socket], metaclass=StandIn):
@@ -745,6 +786,8 @@ class Context(zmq.Context[Socket], metaclass=StandIn):
     _green_finalizing = False
     # The process that made the context (None if our __init__ was skipped).
     _green_pid: int | None = None
+    # libzmq's terminate while it runs (see _Termination).
+    _green_term: _Termination | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -771,34 +814,31 @@ class Context(zmq.Context[Socket], metaclass=StandIn):
         libzmq's terminate blocks its OS thread until every socket is closed,
         so it runs in a thread of its own while this greenlet waits
         (design.md, "Term off the hub"); errors are raised here, as pyzmq
-        raises them, and nowhere else.
+        raises them, and nowhere else. A ``term()`` during another one (from
+        another greenlet or thread, or after one was interrupted) waits for
+        that one, and returns or raises as it does.
         """
-        if (
-            inherited(self._green_pid)
-            or self._green_finalizing
-            or getcurrent() is get_hub()
-        ):
-            # Inherited through fork (pyzmq returns at once, leaving it to the
-            # parent), a finalizer, or the hub itself: no greenlet to block.
+        if inherited(self._green_pid):
+            # pyzmq returns at once in a forked child, leaving it to the parent.
             super().term()
             return
-        outcome: list[BaseException] = []
-        done = ThreadSignal()
-        base_term = super().term
-
-        def terminate() -> None:
-            try:
-                base_term()
-            except BaseException as exc:
-                outcome.append(exc)
-            finally:
-                done.send()
-
-        try:
-            _start_thread(terminate, ())
-        except BaseException:
-            done.close()
-            raise
-        done.wait_then_close()
-        if outcome:
-            raise outcome[0]
+        # A finalizer must not switch greenlets, and the hub cannot park:
+        # they block their thread, as plain pyzmq does.
+        parks = not self._green_finalizing and getcurrent() is not get_hub()
+        with _terms_lock:
+            termination = self._green_term
+            starts = termination is None
+            if termination is None:
+                termination = _Termination()
+                object.__setattr__(self, "_green_term", termination)
+        if starts:
+            if parks:
+                try:
+                    _start_thread(termination.run, (self, super().term))
+                except BaseException as exc:
+                    termination.end(self, exc)
+            else:
+                termination.run(self, super().term)
+        termination.done.wait(parks)
+        if termination.error is not None:
+            raise termination.error

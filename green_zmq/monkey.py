@@ -241,10 +241,13 @@ def _patch_zmq(green_zmq: types.ModuleType) -> None:
     from green_zmq._stand_in import stand_in
 
     green = _green_names(green_zmq, plain)
-    # Green sockets return green trackers already; a MessageTracker made by
-    # pyzmq (zmq._FINISHED_TRACKER, plain sockets' trackers) must still be
-    # a zmq.MessageTracker.
-    green.pop("MessageTracker", None)
+    # pyzmq's Cython layer makes every frame a recv returns with zmq.Frame:
+    # ours would add a Python __init__ to each recv(copy=False). Plain
+    # frames wait green all the same, because pyzmq makes their trackers
+    # with zmq.MessageTracker, which is ours from now on (and still accepts
+    # pyzmq's own trackers, zmq._FINISHED_TRACKER, in isinstance).
+    green.pop("Frame")
+    green.pop("Message")
 
     view = _plain_view(plain, green)
     for module_name, global_name in _PLAIN_VIEWS.items():

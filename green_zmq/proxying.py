@@ -82,6 +82,11 @@ _recv = _BaseSocket.recv
 _send = _BaseSocket.send
 _get = _BaseSocket.get
 
+# pyzmq's own monitored_queue, which blocks the thread: called only with
+# arguments its signature refuses, for its TypeError (see monitored_queue).
+# A backend without it (CFFI) falls back on Python code that checks nothing.
+_pyzmq_monitored_queue = zmq.backend.monitored_queue
+
 # Messages moved per direction per wakeup, and messages (or idle wakeups)
 # between two yields to the hub: under a steady load the poll never parks.
 _BURST = 256
@@ -559,8 +564,21 @@ def monitored_queue(
     copy on ``mon_socket`` starts with a frame saying where the message came
     from (``in_prefix`` or ``out_prefix``), and that two ROUTER sockets are
     supported by swapping the first two frames (the routing ids) of every
-    message. Never returns.
+    message. Never returns. What plain pyzmq's signature refuses (a prefix
+    that is not exactly bytes, a socket that is not one) raises its
+    ``TypeError`` at once, before any message is taken.
     """
+    if _pyzmq_monitored_queue is not None and not (
+        issubclass(type(in_socket), _BaseSocket)
+        and issubclass(type(out_socket), _BaseSocket)
+        and issubclass(type(mon_socket), _BaseSocket)
+        and type(in_prefix) is bytes
+        and type(out_prefix) is bytes
+    ):
+        # pyzmq's signature takes sockets and exact bytes (Cython's type
+        # tests) and refuses anything else before it starts; so it refuses
+        # these, in its own words, which differ between its releases.
+        _pyzmq_monitored_queue(in_socket, out_socket, mon_socket, in_prefix, out_prefix)
     in_socket = _checked("in_socket", in_socket)
     out_socket = _checked("out_socket", out_socket)
     mon_socket = _checked("mon_socket", mon_socket)

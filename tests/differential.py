@@ -46,8 +46,19 @@ A wait that timed out is compared by its result only ("timeout"). The
 green executor also checks liveness, with the sweeper off: a timed out
 wait lasted at least its timeout less 2 ms (measured from the call, with
 time.monotonic) and at most its timeout plus :data:`LATE_SLACK`; and the
-thread running the hub did not burn CPU while waiting; and no green object
-raised when it was collected.
+thread running the hub did not burn CPU while waiting, nor stay away from
+the hub for :data:`HUB_STALL` seconds (a wait that blocks the thread: a
+watchdog lets it go, so that the run ends with a report instead of a hang);
+and no green object raised when it was collected.
+
+Tracked messages: ``tsend`` sends a tracked zero-copy Frame (``copy=False,
+track=True``) and keeps the frame's own tracker, ``twait`` waits on it. A
+tracker is done once pyzmq's collector thread has heard that libzmq let go
+of the message, some time after the step that made libzmq let go; so each
+settling round first waits until the collector has caught up (it sends a
+marker message of its own through the same path, and waits for it), and the
+step that released the message is the step that finished the wait, in
+both executors.
 
 ``together(...)`` runs steps back to back in one actor: "a send, then at
 once an EVENTS read of a shadow", with no chance for the hub to run
@@ -102,6 +113,9 @@ EARLY_SLACK = 0.002
 # busy steps) before we call it spinning; plus a fixed allowance for setup.
 CPU_SHARE = 0.1
 CPU_ALLOWANCE = 0.02
+# The green executor's thread may not stay away from the hub this long
+# (seconds): no step blocks it that long, but a wait that is not green may.
+HUB_STALL = 2.0
 
 _real_sleep = get_original("time", "sleep")
 _real_select = get_original("select", "select")
@@ -213,6 +227,21 @@ def rawrecv() -> Step:
     return Step("rawrecv")
 
 
+def tsend(sock: str, tracker: str) -> Step:
+    """Send a tracked zero-copy Frame with NOBLOCK; keep the frame's tracker as ``tracker``.
+
+    The frame is dropped at once, so only libzmq holds the message: the
+    tracker is done once libzmq lets go of it (read, dropped, or never
+    taken because the send failed).
+    """
+    return Step("tsend", (sock, tracker))
+
+
+def twait(tracker: str, timeout: int | None) -> Step:
+    """``tracker.wait()``, or ``tracker.wait(timeout)`` with the timeout in ms here."""
+    return Step("twait", (tracker, timeout))
+
+
 def flood(sock: str, count: int, peer: bytes | None = None) -> Step:
     """Send up to ``count`` messages with NOBLOCK, stopping at the first Again.
 
@@ -300,14 +329,14 @@ class Model:
             # No events asked: pyzmq's Socket.poll unregisters the socket
             # again, and an empty poll returns at once.
             return 0
-        if op in ("sockpoll", "poll", "select"):
-            timeout = args[1] if op == "sockpoll" else args[-1] if op == "select" else args[1]
+        if op in ("sockpoll", "poll", "select", "twait"):
+            timeout = args[1] if op != "select" else args[-1]
             return None if timeout is None or timeout < 0 else timeout
         return 0
 
     @staticmethod
     def never_waits(step: Step) -> bool:
-        return step.op in ("flood", "drain", "bad") or (
+        return step.op in ("flood", "drain", "bad", "tsend") or (
             step.op in ("send", "recv")
             and step.args[-1 if step.op == "send" else 1] & plain_zmq.NOBLOCK
         )
@@ -335,6 +364,13 @@ def describe_exception(exc: BaseException) -> tuple[Any, ...]:
 
 
 AGAIN = ("raise", "Again", int(plain_zmq.EAGAIN))
+NOT_DONE = ("raise", "NotDone", None)
+# What a waiting call that gives up returns or raises.
+GAVE_UP = (AGAIN, NOT_DONE, *TIMED_OUT_RESULTS)
+
+# The payload of tracked messages: above pyzmq's copy threshold, so that a
+# Frame of it is zero-copy and its tracker waits for libzmq.
+TRACKED = b"t" * (2 * plain_zmq.COPY_THRESHOLD)
 
 
 class World:
@@ -392,6 +428,8 @@ class World:
         }
         if len(peers) > 1:
             self.objects["c"] = peers[1]
+        # tsend's trackers, by name.
+        self.trackers: dict[str, Any] = {}
 
     def await_reaper(self) -> None:
         """After a close: until the peer has heard of it (see REAPER_DELAY)."""
@@ -399,6 +437,22 @@ class World:
         if fds:
             self.select(fds, [], [], 0.5)
         self.nap(REAPER_DELAY)
+
+    def flush_collector(self) -> None:
+        """Until pyzmq's collector has heard of every message libzmq let go of so far.
+
+        libzmq tells the collector thread through one inproc pipe, in order;
+        so once a marker message of our own, let go of now, has reached it,
+        every earlier one has too. A plain tracker's wait blocks the thread,
+        the hub's too: nothing else may run meanwhile.
+        """
+        # (A list first: a thread executor's actor may be adding one.)
+        if all(tracker.done for tracker in list(self.trackers.values())):
+            return
+        marker = plain_zmq.Frame(TRACKED, track=True, copy=False)
+        tracker = marker.tracker
+        del marker
+        tracker.wait(5)
 
     def sockets(self) -> list[Any]:
         return [v for v in self.objects.values() if isinstance(v, plain_zmq.Socket)]
@@ -411,6 +465,8 @@ class World:
 
     def describe(self, result: Any) -> Any:
         """A result both executors can compare: names for objects, ints for flags."""
+        if isinstance(result, bytes) and len(result) > 100:
+            return ("bytes", len(result))
         if isinstance(result, (bytes, type(None), str)):
             return result
         if isinstance(result, int):
@@ -426,7 +482,7 @@ class World:
     def touches_zmq(self, step: Step) -> bool:
         """Does the step call into a libzmq socket (so it must hold the lock)?"""
         o, op, args = self.objects, step.op, step.args
-        if op in ("busy", "rawsend", "rawrecv"):
+        if op in ("busy", "rawsend", "rawrecv", "twait"):
             return False
         if op == "poll":
             return any(isinstance(s, plain_zmq.Socket) for s, _ in o[args[0]].sockets)
@@ -526,6 +582,21 @@ class World:
             return self.raw_peer.send(b"x")
         if op == "rawrecv":
             return o["r"].recv(16)
+        if op == "tsend":
+            name, tracker = args
+            frame = z.Frame(TRACKED, track=True)
+            self.trackers[tracker] = frame.tracker
+            o[name].send(frame, plain_zmq.NOBLOCK, copy=False, track=True)
+            return None
+        if op == "twait":
+            tracker, timeout = args
+            if zero:
+                timeout = 0
+            if timeout is None:
+                self.trackers[tracker].wait()
+            else:
+                self.trackers[tracker].wait(timeout / 1000)
+            return None
         if op == "flood":
             name, count, peer = args
             for _ in range(count):
@@ -588,11 +659,7 @@ class Record:
         return (
             self.wait != 0
             and self.wait is not None
-            and self.final_result()
-            in (
-                AGAIN,
-                *TIMED_OUT_RESULTS,
-            )
+            and self.final_result() in GAVE_UP
         )
 
     def timed_out(self) -> bool:
@@ -612,6 +679,48 @@ class _Actor:
         self.cancelled = False
 
 
+class _HubWatch:
+    """Notices the green executor's thread blocked for good (see HUB_STALL).
+
+    A greenlet beats; an OS thread watches the beats. A wait that blocks the
+    thread instead of the greenlet (a tracker's, when it is not green) would
+    otherwise hang the whole run with nothing to report: after HUB_STALL
+    seconds without a beat the watcher records it, and lets the thread go
+    by setting the events that the scenario's trackers wait on.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.stalls: list[str] = []
+        self.beats = 0
+        self._stopped = threading.Event()
+        self._beating = gevent.spawn(self._beat)
+        self._watching = threading.Thread(target=self._watch, daemon=True)
+        self._watching.start()
+
+    def _beat(self) -> None:
+        while True:
+            self.beats += 1
+            gevent.sleep(HUB_STALL / 20)
+
+    def _watch(self) -> None:
+        seen, since = self.beats, monotonic()
+        while not self._stopped.wait(HUB_STALL / 20):
+            if self.beats != seen:
+                seen, since = self.beats, monotonic()
+            elif monotonic() - since >= HUB_STALL:
+                self.stalls.append(f"green blocked its thread for {HUB_STALL} s")
+                for tracker in list(self.world.trackers.values()):
+                    for event in tracker.events:
+                        event.set()
+                since = monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._beating.kill()
+        self._watching.join()
+
+
 class GreenExecutor:
     """Each step in a greenlet of this thread, against green_zmq, with the sweeper off."""
 
@@ -619,6 +728,7 @@ class GreenExecutor:
         self.world = World(green_zmq, topology)
         self.actors: list[tuple[_Actor, Any]] = []
         self.busy_cpu = 0.0
+        self.watch = _HubWatch(self.world)
 
     def start(self, record: Record) -> None:
         actor = _Actor(record)
@@ -653,12 +763,14 @@ class GreenExecutor:
         # that may ready somebody else.
         while True:
             before = sum(a.done for a, _ in self.actors)
+            self.world.flush_collector()
             for _ in range(3):
                 gevent.idle()
             if sum(a.done for a, _ in self.actors) == before:
                 return
 
     def stop(self) -> None:
+        self.watch.stop()
         gevent.killall([g for _, g in self.actors], timeout=5)
         self.world.close_all()
         self.world.ctx.destroy(linger=0)
@@ -735,10 +847,13 @@ class ThreadExecutor:
                             result = attempt()
                         except plain_zmq.Again:
                             result = AGAIN
-                    if result is not AGAIN and result not in ([], 0, ([], [], [])):
+                        except plain_zmq.NotDone:
+                            result = NOT_DONE
+                    gave_up = result is AGAIN or result is NOT_DONE
+                    if not gave_up and result not in ([], 0, ([], [], [])):
                         return world.describe(result)
                     if expired:
-                        return world.describe(result) if result is not AGAIN else AGAIN
+                        return result if gave_up else world.describe(result)
                 elif expired:
                     return AGAIN
                 with self.cond:
@@ -773,6 +888,7 @@ class ThreadExecutor:
             for actor, _ in self.actors:  # the first attempt, made by itself
                 self._wait(lambda a=actor: a.done or a.passes > 0)
             while True:
+                self.world.flush_collector()
                 pending = [a for a, _ in self.actors if not a.done]
                 pending.sort(key=lambda a: parts(a.record.step)[-1].op not in ("send", "recv"))
                 for actor in pending:
@@ -900,6 +1016,7 @@ def run(scenario: Scenario) -> Comparison:
         cpu, wall = thread_time() - cpu - green.busy_cpu, monotonic() - wall
     finally:
         green.stop()
+        stalls = green.watch.stalls
         green_zmq.set_sweep_interval(saved)
         del green
         gc.collect()
@@ -916,6 +1033,7 @@ def run(scenario: Scenario) -> Comparison:
             if g.elapsed > g.wait / 1000 + LATE_SLACK:
                 problems.append(f"step {i} {g.step}: green timed out late, {_show(g)}")
     problems.extend(f"green raised when collected: {u}" for u in unraisable)
+    problems.extend(stalls)
     if cpu > CPU_ALLOWANCE + CPU_SHARE * wall:
         problems.append(f"green used {cpu * 1000:.0f} ms of CPU in {wall * 1000:.0f} ms (spinning)")
     return comparison
@@ -946,6 +1064,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
     shadows: dict[str, int] = {"a": 0, "b": 0, "c": 0}
     polled: set[str] = set()  # base sockets that any poll or poller has seen
     registered: dict[str, set[str]] = {"p": set(), "q": set()}
+    trackers: list[str] = []
     budget = FOREGROUND_BUDGET
     steps: list[Step] = []
 
@@ -984,6 +1103,8 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                     "raw",
                     "flood",
                     "bad",
+                    "tsend",
+                    "twait",
                 ]
             )
         )
@@ -1082,6 +1203,13 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                 break
         elif kind == "busy":
             step = busy(draw(st.sampled_from(("cpu", "sleep"))))
+        elif kind == "tsend":
+            trackers.append(f"t{len(trackers) + 1}")
+            step = tsend(sock, trackers[-1])
+        elif kind == "twait":
+            if not trackers:
+                continue
+            step = twait(draw(st.sampled_from(trackers)), draw(st.sampled_from(_POLL_TIMEOUTS)))
         elif kind == "raw":
             step = draw(st.sampled_from((rawsend(), rawrecv())))
         elif kind == "bad":

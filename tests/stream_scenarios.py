@@ -368,6 +368,31 @@ async def async_callbacks(script: Script) -> None:
     stream.close()
 
 
+async def tracked_frame_status(script: Script) -> None:
+    """A tracked zero-copy frame sent through the stream: on_send's status is its own tracker.
+
+    It is a ``MessageTracker`` of the module, done once the peer took the
+    message (and nothing else holds the frame).
+    """
+    zmq = script.zmq
+    stream, peer = script.pair(zmq.PAIR, zmq.PAIR)
+    statuses: list[Any] = []
+    stream.on_send(lambda msg, status: statuses.append(status))
+    frame = zmq.Frame(b"x" * (4 * zmq.COPY_THRESHOLD), track=True)
+    tracker = frame.tracker
+    stream.send(frame, copy=False, track=True)
+    del frame
+    await script.until(lambda: bool(statuses))
+    status = statuses[0]
+    script.note(
+        "status", status is tracker, isinstance(status, zmq.MessageTracker), status.done
+    )
+    await script.until(lambda: peer.poll(0) != 0)
+    script.note("peer got", len(peer.recv()))
+    script.note("done", await script.until(lambda: status.done))
+    stream.close()
+
+
 async def on_send_raises_when_a_late_peer_lets_the_queue_go(script: Script) -> None:
     """Three sends wait for a peer; the on_send of the first raises once it connects.
 
@@ -406,4 +431,5 @@ SCENARIOS: list[Scenario] = [
     close_with_queued_sends,
     close_right_after_queueing,
     pause_and_resume,
+    tracked_frame_status,
 ]

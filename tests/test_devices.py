@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -300,6 +301,121 @@ def test_monitored_queue_between_two_routers_swaps_the_routing_ids(ctx):
         assert monitor.recv_multipart() == [b"out", b"alice", b"bob", b"hello alice"]
     finally:
         queue.kill()
+
+
+class _Bytes(bytes):
+    pass
+
+
+# Prefixes pyzmq's monitored_queue refuses (its Cython signature takes exact
+# bytes), by position: (in_prefix, out_prefix).
+BAD_PREFIXES = {
+    "str": ("in", b"out"),
+    "bytearray": (bytearray(b"in"), b"out"),
+    "None": (None, b"out"),
+    "int": (1, b"out"),
+    "memoryview": (memoryview(b"in"), b"out"),
+    "bytes subclass": (_Bytes(b"in"), b"out"),
+    "out str": (b"in", "out"),
+    "out None": (b"in", None),
+}
+
+
+def refused_queue(module: Any, call: Any, prefixes: tuple[Any, Any], run: Any) -> tuple[Any, ...]:
+    """``call`` (a monitored_queue) with a message waiting on its in socket and bad ``prefixes``.
+
+    ``run(function)`` calls it and returns once it ended, or raises if it
+    did not end at once. Returns what it raised, and whether the waiting
+    message is still there to read.
+    """
+    context = module.Context()
+    ins, peer, outs, mons = (context.socket(kind) for kind in (module.PAIR,) * 3 + (module.PUB,))
+    for s in (ins, peer, outs, mons):
+        s.linger = 0
+    ins.bind("inproc://refused-in")
+    peer.connect("inproc://refused-in")
+    peer.send(b"first")
+    try:
+        raised = run(lambda: call(ins, outs, mons, *prefixes))
+    finally:
+        still_there = ins.poll(1000) and ins.recv(module.NOBLOCK)
+        context.destroy(linger=0)
+    return (type(raised).__name__, str(raised), still_there)
+
+
+def _in_thread_at_once(function: Any) -> BaseException | None:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            function()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "plain pyzmq's monitored_queue started"
+    return raised[0] if raised else None
+
+
+def _in_greenlet_at_once(function: Any) -> BaseException | None:
+    greenlet = gevent.spawn(function)
+    greenlet.join(2)
+    if not greenlet.ready():
+        greenlet.kill()
+        raise AssertionError("green monitored_queue started")
+    return greenlet.exception
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_PREFIXES))
+def test_monitored_queue_refuses_prefixes_at_once_as_plain_does(bad: str) -> None:
+    # Refused before it starts, in pyzmq's words, and the first message is
+    # left where it was (green_zmq took it, and failed sending the copy).
+    prefixes = BAD_PREFIXES[bad]
+    plain = refused_queue(
+        plain_zmq, plain_zmq.devices.monitored_queue, prefixes, _in_thread_at_once
+    )
+    assert plain[0] == "TypeError" and plain[2] == b"first"
+    assert refused_queue(zmq, monitored_queue, prefixes, _in_greenlet_at_once) == plain
+
+
+def refused_device(
+    module: Any, make: Any, prefixes: tuple[Any, Any], ended: Any
+) -> tuple[Any, ...]:
+    """A background monitored queue with bad ``prefixes``: what ended it, and its state then."""
+    context = module.Context()
+    device = make(module.PAIR, module.PAIR, module.PUB, *prefixes)
+    device.context_factory = lambda: context
+    device.bind_in("inproc://refused-device")
+    device.start()
+    try:
+        raised = ended(device)
+        return (type(raised).__name__, str(raised), device.done)
+    finally:
+        context.destroy(linger=0)
+
+
+def test_green_monitored_queue_refuses_prefixes_as_pyzmqs_thread_device_does(monkeypatch):
+    thread_errors: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_value))
+
+    def thread_ended(device: Any) -> BaseException:
+        device.join(5)
+        assert not device.launcher.is_alive(), "pyzmq's device started"
+        return thread_errors[0]
+
+    def greenlet_ended(device: Any) -> BaseException:
+        device.join(2)
+        assert device.launcher.ready(), "the green device started"
+        return device.launcher.exception
+
+    prefixes = BAD_PREFIXES["str"]
+    plain = refused_device(
+        plain_zmq, plain_zmq.devices.ThreadMonitoredQueue, prefixes, thread_ended
+    )
+    assert plain[0] == "TypeError" and plain[2] is True
+    assert refused_device(zmq, GreenMonitoredQueue, prefixes, greenlet_ended) == plain
 
 
 # -- a device whose in and out socket are one (out_type < 0) ---------------------

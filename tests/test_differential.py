@@ -2,7 +2,9 @@
 
 First one named scenario per item of issue 12's list of lost wakeups and
 wrong results (items 1-9): each checks that plain pyzmq does what the issue
-says it does, then that green_zmq does the same. Next, what the generated
+says it does, then that green_zmq does the same; then waits on the
+trackers of tracked frames while their messages are read or not (issue 25,
+item 2: they blocked the thread). Next, what the generated
 scenarios found beyond the issue's list; a divergence left on purpose is
 marked ``xfail(strict=True)`` with its reason. Then the generated
 scenarios themselves (hypothesis): a bounded, derandomized run here, a
@@ -18,7 +20,9 @@ import pytest
 from differential import (
     AGAIN,
     LONG,
+    NOT_DONE,
     SHORT,
+    TRACKED,
     Divergence,
     Scenario,
     Step,
@@ -42,6 +46,8 @@ from differential import (
     shadow,
     sockpoll,
     together,
+    tsend,
+    twait,
     unregister,
 )
 from hypothesis import HealthCheck, Phase, given, settings
@@ -301,6 +307,51 @@ def test_pollerr_only_fd_does_not_spin() -> None:
 def test_select_xlist_fd_does_not_spin() -> None:
     check(
         Scenario("pair", (rawsend(), select((), (), ("r",), LONG))), {1: (((), (), ()), "timeout")}
+    )
+
+
+# -- frames with trackers (issue 25, item 2) -----------------------------------------
+
+READ = ("bytes", len(TRACKED))
+
+
+@pytest.mark.parametrize("timeout", [None, LONG], ids=["forever", "timeout"])
+def test_tracker_wait_returns_once_the_message_is_read(timeout: int | None) -> None:
+    check(
+        Scenario("pair", (tsend("a", "t1"), twait("t1", timeout), recv("b"))),
+        {1: (None, 2), 2: (READ, 2)},
+    )
+
+
+@pytest.mark.parametrize("timeout", [SHORT, LONG])
+def test_tracker_wait_times_out_while_the_message_is_unread(timeout: int) -> None:
+    check(
+        Scenario("pair", (tsend("a", "t1"), twait("t1", timeout), rawsend())),
+        {1: (NOT_DONE, "timeout")},
+    )
+
+
+def test_tracker_wait_returns_at_once_for_a_message_already_read() -> None:
+    check(
+        Scenario("pushpull", (recv("b"), tsend("a", "t1"), twait("t1", None))),
+        {0: (READ, 1), 2: (None, 2)},
+    )
+
+
+def test_trackers_of_messages_read_in_turn() -> None:
+    check(
+        Scenario(
+            "dealerrouter",
+            (
+                tsend("a", "t1"),
+                tsend("a", "t2"),
+                twait("t2", None),
+                twait("t1", LONG),
+                recv("b", multipart=True),
+                recv("b", multipart=True),
+            ),
+        ),
+        {3: (None, 4), 2: (None, 5)},
     )
 
 

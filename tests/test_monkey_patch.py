@@ -122,9 +122,12 @@ def test_patch_zmq_makes_plain_zmq_green():
         assert type(zmq.Context.instance()) is green_zmq.Context
         assert zmq.devices.proxy is green_zmq.proxy
         assert zmq.devices.monitored_queue is sys.modules["green_zmq.proxying"].monitored_queue
-        # pyzmq's own trackers (zmq._FINISHED_TRACKER) stay zmq.MessageTrackers.
-        assert zmq.MessageTracker is pyzmq_tracker
+        # Green, and pyzmq's own trackers (zmq._FINISHED_TRACKER) are still zmq.MessageTrackers.
+        assert zmq.MessageTracker is green_zmq.MessageTracker
         assert isinstance(zmq._FINISHED_TRACKER, zmq.MessageTracker)
+        assert issubclass(pyzmq_tracker, zmq.MessageTracker)
+        # Frames stay pyzmq's (its recv makes them); their trackers are green.
+        assert zmq.Frame is zmq.sugar.frame.Frame
         from zmq import green
         assert green.Context is green_zmq.Context
         """

@@ -1,4 +1,4 @@
-"""The rest of pyzmq's surface, green: monitors, trackers, shadows, fork.
+"""The rest of pyzmq's surface, green: monitors, shadows, fork (trackers: test_trackers.py).
 
 "Cooperative" is tested the same way throughout: a greenlet waits, and the
 event it waits for can only happen if the test's own greenlet keeps running
@@ -23,11 +23,6 @@ from green_zmq.utils.monitor import parse_monitor_message, recv_monitor_message
 from helpers import run_python
 
 REPO = Path(__file__).resolve().parent.parent
-
-# Bigger than pyzmq's copy threshold, so send(copy=False) really is zero-copy
-# and its tracker really waits for libzmq.
-BIG = b"x" * (4 * plain_zmq.COPY_THRESHOLD)
-
 
 def waiting_greenlet(wait: Callable[[], Any]) -> gevent.Greenlet:
     """Spawn ``wait`` and return once it is parked (or finished)."""
@@ -75,128 +70,6 @@ def test_monitor_helpers_are_pyzmqs() -> None:
 
     assert recv_monitor_message is zmq.utils.monitor.recv_monitor_message
     assert parse_monitor_message is zmq.utils.monitor.parse_monitor_message
-
-
-# -- message trackers --------------------------------------------------------
-
-
-def unread_pair(ctx: zmq.Context, name: str) -> zmq.Socket:
-    """A PAIR socket connected to an endpoint nobody has bound yet.
-
-    What it sends waits in its pipe, so libzmq keeps holding the message
-    (and its tracker stays not done) until the test binds and reads.
-    """
-    sender = ctx.socket(zmq.PAIR)
-    sender.linger = 0
-    sender.connect(f"inproc://{name}")
-    return sender
-
-
-@pytest.mark.timeout(10)
-def test_tracked_send_returns_a_green_tracker(ctx: zmq.Context) -> None:
-    sender = unread_pair(ctx, "tracked-type")
-    tracker = sender.send(BIG, copy=False, track=True)
-    assert isinstance(tracker, zmq.MessageTracker)
-    assert isinstance(tracker, plain_zmq.MessageTracker)
-    assert not tracker.done
-
-
-@pytest.mark.timeout(10)
-def test_tracked_send_multipart_returns_a_green_tracker(ctx: zmq.Context) -> None:
-    sender = unread_pair(ctx, "tracked-multipart")
-    tracker = sender.send_multipart([b"head", BIG], copy=False, track=True)
-    assert isinstance(tracker, zmq.MessageTracker)
-    assert not tracker.done
-
-
-@pytest.mark.timeout(10)
-def test_waiting_on_a_tracker_blocks_only_the_greenlet(ctx: zmq.Context) -> None:
-    sender = unread_pair(ctx, "tracked-wait")
-    tracker = sender.send(BIG, copy=False, track=True)
-    waiting = waiting_greenlet(tracker.wait)
-    assert not waiting.ready()
-    # The tracker is done only once this greenlet has taken the message.
-    receiver = ctx.socket(zmq.PAIR)
-    receiver.bind("inproc://tracked-wait")
-    assert receiver.recv() == BIG
-    waiting.get()
-    assert tracker.done
-
-
-@pytest.mark.timeout(10)
-def test_tracker_wait_timeout_raises_not_done_and_lets_others_run(ctx: zmq.Context) -> None:
-    sender = unread_pair(ctx, "tracked-timeout")
-    tracker = sender.send(BIG, copy=False, track=True)
-    ran = gevent.spawn(lambda: "ran")
-    with pytest.raises(zmq.NotDone):
-        tracker.wait(0.05)
-    assert ran.ready() and ran.value == "ran"
-    assert not tracker.done
-
-
-@pytest.mark.timeout(10)
-def test_tracker_of_a_delivered_message_does_not_wait(ctx: zmq.Context) -> None:
-    sender = unread_pair(ctx, "tracked-done")
-    receiver = ctx.socket(zmq.PAIR)
-    receiver.bind("inproc://tracked-done")
-    tracker = sender.send(BIG, copy=False, track=True)
-    assert receiver.recv() == BIG
-    tracker.wait()
-    tracker.wait(0)
-    assert tracker.done
-
-
-@pytest.mark.timeout(10)
-def test_message_tracker_can_wrap_a_frame(ctx: zmq.Context) -> None:
-    frame = zmq.Frame(BIG, track=True)
-    sender = unread_pair(ctx, "tracked-frame")
-    sender.send(frame, copy=False)
-    tracker = zmq.MessageTracker(frame)
-    # The frame holds the buffer too: libzmq can only be done once it is gone.
-    del frame
-    waiting = waiting_greenlet(tracker.wait)
-    assert not waiting.ready()
-    receiver = ctx.socket(zmq.PAIR)
-    receiver.bind("inproc://tracked-frame")
-    assert receiver.recv() == BIG
-    waiting.get()
-    assert tracker.done
-
-
-_PATCHED_TRACKER = """
-from gevent import monkey
-monkey.patch_all()
-
-import gevent, gevent.event
-import green_zmq as zmq
-
-ctx = zmq.Context()
-sender = ctx.socket(zmq.PAIR)
-sender.linger = 0
-sender.connect("inproc://t")
-tracker = sender.send(b"x" * 1000000, copy=False, track=True)
-(event,) = next(iter(tracker.peers)).events
-assert isinstance(event, gevent.event.Event), event
-started = gevent.event.Event()
-def wait():
-    started.set()
-    tracker.wait()
-waiting = gevent.spawn(wait)
-started.wait()
-assert not waiting.ready()
-receiver = ctx.socket(zmq.PAIR)
-receiver.bind("inproc://t")
-assert len(receiver.recv()) == 1000000
-waiting.get()
-assert tracker.done
-ctx.destroy(linger=0)
-print("OK")
-"""
-
-
-@pytest.mark.timeout(60)
-def test_tracker_wait_is_green_under_monkey_patching() -> None:
-    assert run_script(_PATCHED_TRACKER).strip() == "OK"
 
 
 # -- shadows -----------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Waiting on what is not a zmq socket: raw file descriptors, and other OS threads.
 
 :class:`FdWaiter` is the package's one watcher of a raw fd (a Poller's
-integer fds and ``fileno()`` objects, the eventloop's selector), and
+integer fds and ``fileno()`` objects, the eventloop's selector);
 :class:`ThreadSignal` the one way another OS thread wakes a greenlet (a
-tracker's event set by pyzmq's collector thread, a context's term run in a
-thread of its own). Greenlets still wait through :func:`.turns.park`, so
-these waits are counted, thread-checked and fork-checked like the rest.
+tracker's event set by pyzmq's collector thread); :class:`Completion` work
+that another OS thread finishes for any number of waiters (a context's
+term, run in a thread of its own). Greenlets still wait through
+:func:`.turns.park`, so these waits are counted, thread-checked and
+fork-checked like the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .fork import on_fork_in_child
 from .registry import hub_waiting
 from .turns import Turn, park, wake_in_hub
 
-__all__ = ["READABLE", "WRITABLE", "FdWaiter", "ThreadSignal"]
+__all__ = ["READABLE", "WRITABLE", "Completion", "FdWaiter", "ThreadSignal"]
 
 # What fired, as libev and the selectors module both number it.
 READABLE = 1
@@ -33,7 +35,9 @@ _epoll = get_original("select", "epoll")
 # One epoll set, kept, to ask whether an fd can be watched: a new one would
 # take the lowest free fd number, which is the number of a just-closed fd.
 _probe = _epoll()
-_probe_lock = get_original("_thread", "allocate_lock")()
+# Real locks, also under gevent's monkey-patching: other OS threads take them.
+_allocate_lock = get_original("_thread", "allocate_lock")
+_probe_lock = _allocate_lock()
 
 
 def _new_probe_in_child() -> None:
@@ -147,14 +151,12 @@ class ThreadSignal:
     another thread can. Close it once the other thread can no longer send.
     """
 
-    __slots__ = ("_watcher", "_turn", "_registry", "_came", "_abandoned")
+    __slots__ = ("_watcher", "_turn", "_registry")
 
     def __init__(self) -> None:
         hub = get_hub()
         self._registry = hub_waiting(hub)
         self._turn = Turn()
-        self._came = False
-        self._abandoned = False
         self._watcher = hub.loop.async_()
         self._watcher.start(self._fired)
 
@@ -170,30 +172,66 @@ class ThreadSignal:
             return False
         return True
 
-    def wait_then_close(self) -> None:
-        """Park until :meth:`send`, then close; the other thread sends exactly once.
-
-        If this greenlet is interrupted first (killed, a ``gevent.Timeout``),
-        the signal closes itself when it comes: the other thread may still
-        send, and a closed watcher must never be sent to.
-        """
-        try:
-            park(self._turn, self._registry, None)
-        except BaseException:
-            if self._came:
-                self.close()
-            else:
-                self._abandoned = True
-            raise
-        self.close()
-
     def close(self) -> None:
         self._watcher.close()
 
     def _fired(self) -> None:
         # In the hub.
-        self._came = True
-        if self._abandoned:
-            self._watcher.close()
-        else:
-            wake_in_hub(self._turn)
+        wake_in_hub(self._turn)
+
+
+class Completion:
+    """Work that one OS thread finishes once, and any number of waiters wait for.
+
+    :meth:`finish` may be called from any thread. :meth:`wait` parks the
+    calling greenlet, whatever its thread, on a :class:`ThreadSignal` of its
+    own; a waiter interrupted first (killed, a ``gevent.Timeout``) leaves,
+    and the work goes on. Where nothing can park (in the hub itself, in a
+    finalizer), ``wait(park=False)`` blocks the OS thread instead.
+
+    A waiter's signal is on the list from before it parks until it leaves,
+    and :meth:`finish` sends each one under the same lock as a waiter takes
+    its signal off the list: once a waiter holds the lock, its signal has
+    been sent or never will be, and it can be closed::
+
+        lock; finished? -> return       else append signal; unlock
+        park  <- finish(): lock; send every signal; clear; unlock
+        lock; remove the signal (if still there); unlock; close it
+    """
+
+    __slots__ = ("_lock", "_finished", "_signals", "_blocking")
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self._finished = False
+        self._signals: list[ThreadSignal] = []
+        # Held until finish(): what a waiter that cannot park blocks on.
+        self._blocking = _allocate_lock()
+        self._blocking.acquire()
+
+    def finish(self) -> None:
+        """The work is done: wake every waiter (from any thread, once)."""
+        with self._lock:
+            self._finished = True
+            for signal in self._signals:
+                signal.send()
+            self._signals.clear()
+        self._blocking.release()
+
+    def wait(self, park: bool = True) -> None:
+        """Until :meth:`finish`: this greenlet parks, or (``park=False``) the thread blocks."""
+        if not park:
+            with self._blocking:
+                return
+        signal = ThreadSignal()
+        try:
+            with self._lock:
+                if self._finished:
+                    return
+                self._signals.append(signal)
+            signal.wait(None)
+        finally:
+            with self._lock:
+                if signal in self._signals:
+                    self._signals.remove(signal)
+            signal.close()
