@@ -83,7 +83,7 @@ class Poller(zmq.Poller):
                 fd,
                 readable=bool(mask & _POLLIN),
                 writable=bool(mask & _POLLOUT),
-                urgent=bool(mask & _POLLPRI) or not mask & (_POLLIN | _POLLOUT),
+                urgent=bool(mask & _POLLPRI),
             )
         except RuntimeError:
             raise

@@ -11,7 +11,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import existing_waiting, socket_statistics
-from helpers import pair, spawn_parked, wait_until_parked
+from helpers import pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -253,11 +253,11 @@ def test_watchers_persist_across_polls(ctx, pipe):
     poller.register(r, zmq.POLLIN)
     poller.poll(1)
     socket_watcher = existing_waiting(b)._watcher
-    fd_watcher = poller._waiting._fds[r]
+    fd_watcher = poller._waiting._raw._watcher
     for _ in range(3):
         assert poller.poll(1) == []
     assert existing_waiting(b)._watcher is socket_watcher
-    assert poller._waiting._fds[r] is fd_watcher
+    assert poller._waiting._raw._watcher is fd_watcher
 
 
 def test_unregister_and_collection_release_the_sockets(ctx):
@@ -300,3 +300,121 @@ def test_an_idle_registered_socket_is_reported_after_a_quiet_spell(ctx, no_sweep
     assert poller.poll(1000) == [(b, zmq.POLLIN)]
     others[2][0].send(b"y")
     assert poller.poll(1000) == [(others[2][1], zmq.POLLIN), (b, zmq.POLLIN)]
+
+
+# -- fds and sockets closed while polled (design.md, "Closed file descriptors") --------
+
+# Plain pyzmq polls in a thread while the main thread closes the fd; then
+# green_zmq polls in a greenlet while another greenlet closes it, before the
+# hub runs again. In a child interpreter: the libev watcher started for the
+# poll aborted the process when the hub registered it. A plain poll is not
+# woken by the close (poll(2) holds the file); it finds the fd closed when it
+# next looks, at its deadline, and reports POLLERR. ``how``: a Poller, or
+# select(), or a Poller whose fd's number the next pipe takes, with data
+# (libev watched that pipe, and the poll returned at once).
+FD_CLOSED_WHILE_POLLED = """
+import os, sys, threading, time
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq
+
+TIMEOUT = 0.3
+
+
+def wait_on(z, fd, how):
+    if how == "select":
+        return z.select([fd], [], [], TIMEOUT)
+    poller = z.Poller()
+    poller.register(fd, z.POLLIN)
+    return poller.poll(TIMEOUT * 1000)
+
+
+def close_it(fd, how):
+    os.close(fd)
+    if how == "reused":
+        r, w = os.pipe()
+        assert r == fd
+        os.write(w, b"x")
+        return r, w
+    return ()
+
+
+def outcome(green, how):
+    r, w = os.pipe()
+    done = []
+
+    def waiter():
+        start = time.monotonic()
+        result = wait_on(green_zmq if green else plain_zmq, r, how)
+        done.append((result, time.monotonic() - start >= TIMEOUT * 0.9))
+
+    if green:
+        # The poll parks, then the close runs, in one round of the hub.
+        poll = gevent.spawn(waiter)
+        closer = gevent.spawn(close_it, r, how)
+        poll.join()
+        left = closer.get()
+    else:
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.05)  # in its poll(2) by now
+        left = close_it(r, how)
+        thread.join()
+    for fd in (w, *left):
+        os.close(fd)
+    return done
+
+
+how = sys.argv[1]
+print(repr(outcome(False, how)), flush=True)
+print(repr(outcome(True, how)), flush=True)
+gevent.sleep(0.05)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["poll", "select", "reused"])
+def test_fd_closed_while_polled_is_reported_as_plain_pyzmq_reports_it(how):
+    result = run_python(FD_CLOSED_WHILE_POLLED, how)
+    plain, green = result.stdout.splitlines()
+    assert green == plain
+
+
+def test_fd_number_reused_between_polls_is_watched_as_plain_pyzmq_polls_it():
+    # plain pyzmq polls fd numbers: after a close, whatever file took the
+    # number. A poll that parks watches that file, so its data wakes it.
+    r, w = os.pipe()
+    try:
+        poller = zmq.Poller()
+        poller.register(r, zmq.POLLIN)
+        assert poller.poll(0) == []
+        os.close(r)
+        os.close(w)
+        r2, w = os.pipe()
+        assert r2 == r
+        waiting = spawn_parked(poller.poll, 5000)
+        os.write(w, b"x")
+        assert waiting.get(timeout=2) == [(r, zmq.POLLIN)]
+        plain = plain_zmq.Poller()
+        plain.register(r, zmq.POLLIN)
+        assert plain.poll(5000) == [(r, zmq.POLLIN)]
+    finally:
+        for fd in (r, w):
+            os.close(fd)
+
+
+def test_a_raw_fd_registered_during_a_poll_is_not_watched_once_it_returns(ctx, pipe):
+    # Else the hub would call back for the readable fd on every iteration,
+    # and never go idle.
+    a, b = pair(ctx)
+    r, w = pipe
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    waiting = spawn_parked(poller.poll, 5000)
+    os.write(w, b"x")
+    poller.register(r, zmq.POLLIN)
+    assert waiting.get(timeout=2) == [(r, zmq.POLLIN)]
+    with gevent.Timeout(2, AssertionError("the hub never went idle")):
+        gevent.idle()

@@ -20,7 +20,7 @@ Why it is built this way is in ``docs/design.md``.
 
 from __future__ import annotations
 
-from .fd import READABLE, WRITABLE, FdWaiter, ThreadSignal
+from .fd import READABLE, URGENT, WRITABLE, FdSet, ThreadSignal
 from .fork import fork_error, inherited, refuse_in_child
 from .polling import PollWaiting
 from .registry import WaitStatistics, hub_waiting, set_spin, set_sweep_interval, statistics
@@ -37,8 +37,9 @@ from .turns import Turn, deadline_after, park, wake
 
 __all__ = [
     "READABLE",
+    "URGENT",
     "WRITABLE",
-    "FdWaiter",
+    "FdSet",
     "PollWaiting",
     "SocketStatistics",
     "SocketWaiting",
