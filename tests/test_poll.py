@@ -418,3 +418,115 @@ def test_a_raw_fd_registered_during_a_poll_is_not_watched_once_it_returns(ctx, p
     assert waiting.get(timeout=2) == [(r, zmq.POLLIN)]
     with gevent.Timeout(2, AssertionError("the hub never went idle")):
         gevent.idle()
+
+
+# A plain pyzmq socket registered in a green poller, closed by its own
+# close() once its FD had fired with nobody polling (which stops the
+# watcher): the next poll restarted the watcher on the FD that libzmq's
+# reaper had closed, and libev aborted the process. Plain pyzmq's own poll
+# would poll fd 0 (a closed socket's handle is NULL); green_zmq raises
+# ENOTSOCK, as for a green socket closed while registered.
+PLAIN_SOCKET_CLOSED_WHILE_REGISTERED = """
+import os, time
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq as zmq
+
+zmq.set_sweep_interval(0)
+# What zmq_poll polls in place of a closed socket: a pipe nobody writes to,
+# whatever the test run's stdin is.
+quiet, _ = os.pipe()
+os.dup2(quiet, 0)
+
+
+def closed_while_registered(z):
+    ctx = z.Context()
+    a, b = ctx.socket(z.PAIR), ctx.socket(z.PAIR)
+    a.linger = b.linger = 0
+    port = a.bind_to_random_port("tcp://127.0.0.1")
+    b.connect(f"tcp://127.0.0.1:{port}")
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert poller.poll(20) == []
+    a.send(b"x")
+    gevent.sleep(0.1)  # b's FD fires; nobody polls
+    fd = b.FD
+    b.close()
+    until = time.monotonic() + 5
+    while time.monotonic() < until:
+        try:
+            os.fstat(fd)
+        except OSError:
+            break
+        time.sleep(0.001)
+    try:
+        poller.poll(50)
+    except zmq.ZMQError as exc:
+        result = exc.errno == zmq.ENOTSOCK
+    else:
+        result = "no error"
+    gevent.sleep(0.05)
+    a.close()
+    ctx.term()
+    return result
+
+
+print(closed_while_registered(zmq), closed_while_registered(plain_zmq))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_socket_closed_while_registered_raises_enotsock_as_a_green_one():
+    assert run_python(PLAIN_SOCKET_CLOSED_WHILE_REGISTERED).stdout.split() == ["True", "True"]
+
+
+# The spin guard's backoff (see test_a_stuck_readable_fd_does_not_spin, whose
+# stand-in it uses) restarted the watcher when it ended. A socket closed
+# behind green_zmq's back meanwhile, through a plain pyzmq object, has lost
+# its FD to libzmq's reaper (here: the stand-in's pipe is closed), and libev
+# aborted the process.
+CLOSED_DURING_THE_SPIN_BACKOFF = """
+import os
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq as zmq
+from green_zmq._waiting import existing_waiting
+
+zmq.set_sweep_interval(0)
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.linger = b.linger = 0
+a.bind("inproc://backoff")
+b.connect("inproc://backoff")
+poller = zmq.Poller()
+poller.register(b, zmq.POLLIN)
+state = existing_waiting(b)
+r, w = os.pipe()
+os.write(w, b"stuck")
+state._watcher.close()
+state.fd = r
+state._watcher = gevent.get_hub().loop.io(r, 1)
+state._watcher.start(state._on_fd)
+waiting = gevent.spawn(poller.poll, 5000)
+with gevent.Timeout(5):
+    while state._backoff is None:
+        gevent.sleep(0.001)
+plain_zmq.Socket.shadow(b.underlying).close()
+os.close(r)
+try:
+    waiting.get(timeout=5)
+except zmq.ZMQError as exc:
+    print("woken:", exc.errno == zmq.ENOTSOCK)
+gevent.sleep(0.05)
+print("alive")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_closed_behind_our_back_during_the_spin_backoff_is_not_watched_again():
+    result = run_python(CLOSED_DURING_THE_SPIN_BACKOFF)
+    assert result.stdout.splitlines() == ["woken: True", "alive"]

@@ -101,7 +101,7 @@ class PollWaiting:
         # polling (so an FD nobody drains cannot spin the hub); restarted
         # before the next park.
         self.dormant: list[SocketWaiting] = []
-        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int]] = {}
+        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int, bool]] = {}
         # Raw fds (ints and fileno() objects), all in one set made at the
         # first: key -> (fd, what it is watched for). Several keys may name
         # one fd; the set watches it for all of them.
@@ -123,8 +123,12 @@ class PollWaiting:
 
     # -- registrations ---------------------------------------------------------
 
-    def watch_socket(self, key: Any, state: SocketWaiting, mask: int) -> None:
-        """Register (or re-mask) a zmq socket's state, by the key it reports under."""
+    def watch_socket(self, key: Any, state: SocketWaiting, mask: int, plain: bool) -> None:
+        """Register (or re-mask) a zmq socket's state, by the key it reports under.
+
+        ``plain``: the key is a plain pyzmq socket, which may be closed
+        without its state hearing of it (see check_open).
+        """
         entry = self._sockets.get(key)
         if entry is not None and entry[0] is state:
             entry[1].mask = mask
@@ -134,7 +138,7 @@ class PollWaiting:
         interest = Interest(self, mask, key)
         state.add_interest(interest)
         fd = state.fd
-        self._sockets[key] = (state, interest, fd)
+        self._sockets[key] = (state, interest, fd, plain)
         self._states[state] = self._states.get(state, 0) + 1
         keys = self._keys_by_fd.get(fd)
         if keys is None:
@@ -188,7 +192,7 @@ class PollWaiting:
     def unwatch(self, key: Any) -> None:
         entry = self._sockets.pop(key, None)
         if entry is not None:
-            state, interest, fd = entry
+            state, interest, fd, _ = entry
             state.remove_interest(interest)
             before = len(self.dirty)
             self.dirty.discard(key)
@@ -247,7 +251,14 @@ class PollWaiting:
         for key, _ in items:
             entry = sockets.get(key)
             if entry is not None:
-                if entry[0].closed:
+                state = entry[0]
+                if state.closed:
+                    raise zmq.ZMQError(zmq.ENOTSOCK)
+                if entry[3] and key.closed:
+                    # A plain socket closed by its own close(): its state
+                    # did not hear of it, and must not watch its FD any
+                    # longer (libzmq's reaper closes it).
+                    state.close()
                     raise zmq.ZMQError(zmq.ENOTSOCK)
             elif key in always and isinstance(key, zmq.Socket) and key.closed:
                 # Closed before it was registered, so nothing watches it.
