@@ -319,15 +319,20 @@ class PollWaiting:
                 if state in mine:
                     state.after_op()
         if ready:
+            found_socket = False
             for key, _ in ready:
                 entry = sockets.get(key)
                 if entry is not None:
                     entry[0].got_news()
-            # Other poll calls of this poller, parked: what we found (and
-            # drained) is theirs too.
-            hub = self.hub
-            for turn in self.turns:
-                wake(turn, hub)
+                    found_socket = True
+            if found_socket:
+                # Other poll calls of this poller, parked: the sockets we
+                # found ready (and drained) are theirs too. A ready raw fd
+                # wakes them by itself (its set is level-triggered), and a
+                # closed one must not: it wakes no plain poll either.
+                hub = self.hub
+                for turn in self.turns:
+                    wake(turn, hub)
 
     def _compact_dirty(self, before: int) -> None:
         # A set keeps its table when it shrinks, and walking it costs the
