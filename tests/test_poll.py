@@ -482,6 +482,27 @@ def test_a_plain_socket_closed_while_registered_raises_enotsock_as_a_green_one()
     assert run_python(PLAIN_SOCKET_CLOSED_WHILE_REGISTERED).stdout.split() == ["True", "True"]
 
 
+def test_a_plain_socket_closed_while_registered_has_its_watcher_closed_when_unregistered():
+    # Left to the garbage collector, the watcher of its FD stayed in gevent's
+    # libuv loop, which hands it to the next watcher of that fd number: the
+    # socket (or epoll set) that took the number next never woke anybody.
+    context = plain_zmq.Context()
+    try:
+        a = context.socket(plain_zmq.PAIR)
+        b = context.socket(plain_zmq.PAIR)
+        a.bind("inproc://closed-behind")
+        b.connect("inproc://closed-behind")
+        poller = zmq.Poller()
+        poller.register(b, zmq.POLLIN)
+        assert poller.poll(0) == []
+        state = existing_waiting(b)
+        b.close()
+        poller.unregister(b)
+        assert state.statistics().closed
+    finally:
+        context.destroy(linger=0)
+
+
 # The spin guard's backoff (see test_a_stuck_readable_fd_does_not_spin, whose
 # stand-in it uses) restarted the watcher when it ended. A socket closed
 # behind green_zmq's back meanwhile, through a plain pyzmq object, has lost

@@ -610,6 +610,9 @@ def outcome(green, scenario):
     loop.call_later(0.3, loop.stop)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # Not the stream's: gevent's libuv loop (GEVENT_LOOP=libuv-cffi)
+        # warns that its timers have whole milliseconds.
+        warnings.filterwarnings("ignore", "libuv only supports millisecond")
         loop.start()
         stream.close()
     loop.close()

@@ -485,6 +485,14 @@ class SocketWaiting:
         self._interests.remove(interest)
         self._update_contended()
         self._leave(recheck=False)
+        if not self.waiting and self.stale(self.fd):
+            # Its socket was closed behind our back (a plain pyzmq socket
+            # by its own close()), and this was the last use of the state.
+            # Its watcher must be closed, not left to the garbage collector:
+            # gevent's libuv loop keeps an unclosed one for its fd number,
+            # and a later watcher of a file that takes the number would be
+            # added to it and never fire.
+            self.close()
 
     def rearm(self) -> None:
         """Restart a watcher stopped while nobody was parked (see _on_fd)."""
