@@ -75,8 +75,11 @@ class Poller(zmq.Poller, metaclass=StandIn):
                 # A green socket makes its own state (in a forked child it
                 # refuses); a plain one is watched through its libzmq socket.
                 own_state = getattr(socket, "_state", None)
-                state = own_state() if own_state is not None else socket_waiting(socket, self._hub)
-                self._waiting.watch_socket(socket, state, mask)
+                if own_state is None:
+                    state, plain = socket_waiting(socket, self._hub), True
+                else:
+                    state, plain = own_state(), False
+                self._waiting.watch_socket(socket, state, mask, plain)
                 return
             fd = socket if isinstance(socket, int) else int(socket.fileno())
             self._waiting.watch_fd(
@@ -84,7 +87,7 @@ class Poller(zmq.Poller, metaclass=StandIn):
                 fd,
                 readable=bool(mask & _POLLIN),
                 writable=bool(mask & _POLLOUT),
-                urgent=bool(mask & _POLLPRI) or not mask & (_POLLIN | _POLLOUT),
+                urgent=bool(mask & _POLLPRI),
             )
         except RuntimeError:
             raise

@@ -70,17 +70,31 @@ the next step); longer waits (:data:`LONG`, or forever) are background.
 The generator keeps the foreground time of a scenario under
 :data:`FOREGROUND_BUDGET`, well below :data:`LONG`, so that no background
 deadline falls among the steps.
+
+``rawclose()`` closes the raw fd while polls or selects may wait on it. A
+plain poll is not woken by that (``poll(2)`` holds the file); it finds the
+fd closed when it next looks, and reports ``POLLERR``. The threads executor
+looks at every step, so it keeps that result back until the deadline, and
+the generator closes the fd only where nothing else can wake a poll of it
+in either executor (see :func:`scenarios`). A scenario that closes the raw
+fd runs its green half in a child interpreter (:func:`may_crash`): libev
+aborted the process there, and a crash must be a divergence, not the end of
+the test run.
 """
 
 from __future__ import annotations
 
+import ast
 import gc
+import os
 import socket as stdsocket
+import subprocess
 import sys
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from time import monotonic, thread_time
 from typing import Any, Callable
 
@@ -91,6 +105,7 @@ from gevent.monkey import get_original
 from hypothesis import strategies as st
 
 import green_zmq
+from helpers import run_python
 
 # libzmq's send processes a socket's pending commands (a peer gone, room
 # again after the high-water mark) only if it has not done so for about a
@@ -136,6 +151,7 @@ ENDPOINTS = (BASE_ENDPOINT, "inproc://other")
 THIRD_ENDPOINT = "inproc://third"
 PEER_HWM = 4
 RAW = ("r", "rfd")
+SPACERS = 16
 
 
 # -- the step language ---------------------------------------------------------
@@ -225,6 +241,20 @@ def rawsend() -> Step:
 
 def rawrecv() -> Step:
     return Step("rawrecv")
+
+
+def rawclose() -> Step:
+    """Close the raw fd: ``os.close(rfd)``.
+
+    ``r`` keeps the number, now closed, as an object does when a library
+    closes the fd it was handed; a poll of either reports ``POLLERR``.
+    """
+    return Step("rawclose")
+
+
+def crash() -> Step:
+    """The green executor's process dies here (the harness's own test of its crash report)."""
+    return Step("crash")
 
 
 def tsend(sock: str, tracker: str) -> Step:
@@ -415,9 +445,19 @@ class World:
         self.fds = {"a": a.FD, "b": b.FD}
         if len(peers) > 1:
             self.fds["c"] = peers[1].FD
+        # Numbers below the raw socket's are left free: a file opened later
+        # takes the lowest free number, and green_zmq opens some (a poller's
+        # epoll set), plain pyzmq none; after rawclose, r's number must stay
+        # closed in both.
+        spacers = [os.open(os.devnull, os.O_RDONLY) for _ in range(SPACERS)]
         raw, self.raw_peer = stdsocket.socketpair()
+        for spacer in spacers:
+            os.close(spacer)
         raw.setblocking(False)
         self.raw_peer.setblocking(False)
+        # How many times the raw fd was closed (a poll is told only when it
+        # next looks, see ThreadExecutor._emulate).
+        self.raw_closes = 0
         self.objects: dict[str, Any] = {
             "a": a,
             "b": b,
@@ -479,10 +519,18 @@ class World:
             return tuple(tuple(sorted(self.name_of(o) for o in lst)) for lst in result)
         return repr(result)
 
+    def only_raw(self, result: Any) -> bool:
+        """Does a poll's or select's result name the raw fd alone?"""
+        if isinstance(result, list):
+            return all(self.name_of(o) in RAW for o, _ in result)
+        if isinstance(result, tuple):
+            return all(self.name_of(o) in RAW for lst in result for o in lst)
+        return False
+
     def touches_zmq(self, step: Step) -> bool:
         """Does the step call into a libzmq socket (so it must hold the lock)?"""
         o, op, args = self.objects, step.op, step.args
-        if op in ("busy", "rawsend", "rawrecv", "twait"):
+        if op in ("busy", "rawsend", "rawrecv", "twait", "rawclose", "crash"):
             return False
         if op == "poll":
             return any(isinstance(s, plain_zmq.Socket) for s, _ in o[args[0]].sockets)
@@ -597,6 +645,13 @@ class World:
             else:
                 self.trackers[tracker].wait(timeout / 1000)
             return None
+        if op == "rawclose":
+            self.raw_closes += 1
+            return os.close(o["rfd"])
+        if op == "crash":
+            if z is green_zmq:
+                os.abort()
+            return None
         if op == "flood":
             name, count, peer = args
             for _ in range(count):
@@ -630,7 +685,11 @@ class World:
         for name in "abc":
             if name in self.objects and not self.objects[name].closed:
                 self.objects[name].close(linger=0)
-        self.objects["r"].close()
+        if self.raw_closes:
+            # Its number is closed already, and may belong to another file.
+            self.objects["r"].detach()
+        else:
+            self.objects["r"].close()
         self.raw_peer.close()
 
 
@@ -835,6 +894,8 @@ class ThreadExecutor:
             # pyzmq's poll hands libzmq the registrations of the moment it
             # is called; later ones are not polled by that call.
             attempt = partial(plain_zmq.zmq_poll, list(world.objects[step.args[0]].sockets), 0)
+        # Closes of the raw fd before the call (see only_raw below).
+        closes = world.raw_closes if step.op in ("poll", "select") else None
         with self.cond:
             if queue is not None:
                 queue.append(actor)
@@ -851,8 +912,14 @@ class ThreadExecutor:
                             result = NOT_DONE
                     gave_up = result is AGAIN or result is NOT_DONE
                     if not gave_up and result not in ([], 0, ([], [], [])):
-                        return world.describe(result)
-                    if expired:
+                        # A poll(2) is not woken by the close of an fd it
+                        # waits on (it holds the file): it finds the fd
+                        # closed when it next looks, at its deadline here
+                        # (scenarios() keeps other wakeups away).
+                        closed_since = closes is not None and closes != world.raw_closes
+                        if expired or not (closed_since and world.only_raw(result)):
+                            return world.describe(result)
+                    elif expired:
                         return result if gave_up else world.describe(result)
                 elif expired:
                     return AGAIN
@@ -996,10 +1063,24 @@ def reference(scenario: Scenario) -> list[Record]:
         threads.stop()
 
 
-def run(scenario: Scenario) -> Comparison:
-    """Run the scenario in both executors and compare them; see :meth:`Comparison.assert_same`."""
+@dataclass
+class GreenRun:
+    """What the green executor did: its records, its CPU and wall time, and what else went wrong."""
+
+    records: list[Record]
+    cpu: float = 0.0
+    wall: float = 0.0
+    # Green objects that raised when collected (plain pyzmq's raise nothing).
+    unraisable: list[str] = field(default_factory=list)
+    # Times a green wait blocked the thread (the watchdog had to let it go).
+    stalls: list[str] = field(default_factory=list)
+    # How its process died, if it did.
+    crash: str | None = None
+
+
+def run_green(scenario: Scenario) -> GreenRun:
+    """The scenario in the green executor, in this process, with the sweeper off."""
     saved = green_zmq.set_sweep_interval(0)
-    # Plain pyzmq's objects raise nothing when collected; green ones must not either.
     unraisable: list[str] = []
     saved_hook = sys.unraisablehook
     sys.unraisablehook = lambda u: unraisable.append(
@@ -1012,7 +1093,7 @@ def run(scenario: Scenario) -> Comparison:
     green = GreenExecutor(scenario.topology)
     try:
         cpu, wall = thread_time(), monotonic()
-        green_records = interpret(green, scenario)
+        records = interpret(green, scenario)
         cpu, wall = thread_time() - cpu - green.busy_cpu, monotonic() - wall
     finally:
         green.stop()
@@ -1021,10 +1102,80 @@ def run(scenario: Scenario) -> Comparison:
         del green
         gc.collect()
         sys.unraisablehook = saved_hook
+    return GreenRun(records, cpu, wall, unraisable, stalls)
+
+
+def may_crash(scenario: Scenario) -> bool:
+    """Does the scenario close an fd under the green executor's watchers (or crash on purpose)?
+
+    libev aborted the process there once: such a scenario runs its green
+    half in a child interpreter, so that a crash is a divergence, not the
+    end of the test run.
+    """
+    return any(part.op in ("rawclose", "crash") for step in scenario.steps for part in parts(step))
+
+
+# Run as ``python -c CHILD SCENARIO`` in this directory; the last line it
+# prints is the green run, for _green_in_child.
+_CHILD = """
+import sys
+from differential import Scenario, Step, child_run
+print(child_run(eval(sys.argv[1])))
+"""
+_CHILD_MARK = "green run: "
+
+
+def child_run(scenario: Scenario) -> str:
+    """The line that a child interpreter prints for its green run of ``scenario``."""
+    run = run_green(scenario)
+    records = [(r.result, r.done_by, r.elapsed) for r in run.records]
+    return _CHILD_MARK + repr((records, run.cpu, run.wall, run.unraisable, run.stalls))
+
+
+def _green_in_child(scenario: Scenario) -> GreenRun:
+    try:
+        child = run_python(_CHILD, repr(scenario), cwd=Path(__file__).parent, check=False)
+    except subprocess.TimeoutExpired:
+        return _crashed(scenario, "its process hung")
+    lines = [line for line in child.stdout.splitlines() if line.startswith(_CHILD_MARK)]
+    if child.returncode != 0 or not lines:
+        last = "\n    ".join(child.stderr.strip().splitlines()[-5:])
+        return _crashed(scenario, f"its process died, exit status {child.returncode}:\n    {last}")
+    records, cpu, wall, unraisable, stalls = ast.literal_eval(lines[-1][len(_CHILD_MARK) :])
+    model = Model()
+    run = GreenRun([], cpu, wall, unraisable, stalls)
+    for step, (result, done_by, elapsed) in zip(scenario.steps, records):
+        run.records.append(Record(step, model.wait_of(step), result, done_by, elapsed=elapsed))
+        model.apply(step)
+    return run
+
+
+def _crashed(scenario: Scenario, how: str) -> GreenRun:
+    model = Model()
+    run = GreenRun([], crash=how)
+    for step in scenario.steps:
+        run.records.append(Record(step, model.wait_of(step), "crashed", "crash"))
+        model.apply(step)
+    return run
+
+
+def run(scenario: Scenario, isolated: bool | None = None) -> Comparison:
+    """Run the scenario in both executors and compare them; see :meth:`Comparison.assert_same`.
+
+    ``isolated``: the green executor runs in a child interpreter (by default
+    where :func:`may_crash` says so).
+    """
+    if isolated is None:
+        isolated = may_crash(scenario)
+    green = _green_in_child(scenario) if isolated else run_green(scenario)
     plain_records = reference(scenario)
-    comparison = Comparison(scenario, green_records, plain_records, green_cpu=cpu, green_wall=wall)
+    cpu, wall = green.cpu, green.wall
+    comparison = Comparison(scenario, green.records, plain_records, green_cpu=cpu, green_wall=wall)
     problems = comparison.problems
-    for i, (g, p) in enumerate(zip(green_records, plain_records)):
+    if green.crash is not None:
+        problems.append(f"the green executor crashed: {green.crash}")
+        return comparison
+    for i, (g, p) in enumerate(zip(green.records, plain_records)):
         if g.key() != p.key():
             problems.append(f"step {i} {g.step}: green {_show(g)}, plain {_show(p)}")
         elif g.gave_up() and p.timed_out() and g.elapsed is not None and g.wait:
@@ -1032,8 +1183,8 @@ def run(scenario: Scenario) -> Comparison:
                 problems.append(f"step {i} {g.step}: green timed out early, {_show(g)}")
             if g.elapsed > g.wait / 1000 + LATE_SLACK:
                 problems.append(f"step {i} {g.step}: green timed out late, {_show(g)}")
-    problems.extend(f"green raised when collected: {u}" for u in unraisable)
-    problems.extend(stalls)
+    problems.extend(f"green raised when collected: {u}" for u in green.unraisable)
+    problems.extend(green.stalls)
     if cpu > CPU_ALLOWANCE + CPU_SHARE * wall:
         problems.append(f"green used {cpu * 1000:.0f} ms of CPU in {wall * 1000:.0f} ms (spinning)")
     return comparison
@@ -1052,6 +1203,8 @@ _EVENTS = (
 _TIMEOUTS = (0, SHORT, LONG, -1)
 # The first frame of a ROUTER's send: its peers, mostly, and one it lacks.
 _ROUTER_PEERS = {"dealerrouter": (b"A", b"A", b"Z"), "routerpeers": (b"A", b"C", b"C", b"Z")}
+# What the raw socket, idle, does not show: a poll of it waits.
+_QUIET_RAW = (plain_zmq.POLLIN, plain_zmq.POLLERR)
 _POLL_TIMEOUTS = (0, SHORT, LONG, None)
 
 
@@ -1067,6 +1220,19 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
     trackers: list[str] = []
     budget = FOREGROUND_BUDGET
     steps: list[Step] = []
+    # The raw fd closed while polled: a poll finds it closed when it next
+    # looks (see ThreadExecutor._emulate), and in both executors that must
+    # be its deadline. So it is closed only where no poll that may still
+    # wait on it can be woken for something else: no such poller ever held
+    # it with a zmq socket (nor a waiting select), whose FD wakes a green
+    # poll for commands that are no readiness. Nor while such a poll has
+    # seen it unregistered, nor is a poller holding it changed after it is
+    # closed: a poll in progress sees that change, a plain one does not (a
+    # divergence of its own, see test_differential.py).
+    holds: dict[str, set[str]] = {"p": set(), "q": set()}  # "raw", "socket"
+    waited: set[str] = set()  # pollers polled by a poll that may still wait
+    raw_closable = True
+    raw_closed = False
 
     def pollable() -> list[str]:
         # Not plain shadows: a green Poller watches their FD with a watcher
@@ -1105,6 +1271,7 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
                     "bad",
                     "tsend",
                     "twait",
+                    "rawclose",
                 ]
             )
         )
@@ -1155,6 +1322,9 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
         elif kind in ("register", "unregister"):
             target = draw(st.sampled_from(pollable() + list(RAW)))
             poller = draw(st.sampled_from("pq"))
+            what = "raw" if target in RAW else "socket"
+            if raw_closed and (what == "raw" or "raw" in holds[poller]):
+                continue
             if kind == "register":
                 events = draw(st.sampled_from(_EVENTS))
                 step = register(poller, target, events)
@@ -1162,6 +1332,10 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             else:
                 step = unregister(poller, target)
                 registered[poller].discard(target)
+            if kind == "register" and events:
+                holds[poller].add(what)
+            elif what == "raw" and poller in waited:
+                raw_closable = False
             if target in model.base:
                 polled.add(model.base[target])
         elif kind == "poll":
@@ -1172,6 +1346,8 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             else:
                 poller = draw(st.sampled_from("pq"))
             step = poll(poller, draw(st.sampled_from(_POLL_TIMEOUTS)))
+            if model.foreground_ms(step, model.wait_of(step)) is None:
+                waited.add(poller)
         elif kind == "select":
             targets = pollable() + ["r"]
             lists = [
@@ -1181,6 +1357,10 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             if not any(lists) and draw(st.integers(0, 4)):
                 continue
             step = select(*lists, timeout=draw(st.sampled_from(_POLL_TIMEOUTS)))
+            named = {n for lst in lists for n in lst}
+            background = model.foreground_ms(step, model.wait_of(step)) is None
+            if "r" in named and len(named) > 1 and background:
+                raw_closable = False
             polled.update(model.base[n] for lst in lists for n in lst if n in model.base)
         elif kind == "shadow":
             base = model.base[sock]
@@ -1216,6 +1396,31 @@ def scenarios(draw: Callable[..., Any], max_steps: int = 16) -> Scenario:
             if plain_shadow:
                 continue
             step = bad(sock, draw(st.sampled_from(BAD_CALLS)))
+        elif kind == "rawclose":
+            if raw_closed or not raw_closable or any(len(holds[p]) > 1 for p in waited):
+                continue
+            # While a poll waits on it: one is started, on a poller that
+            # holds no socket, unless one may be waiting there already.
+            poller = draw(st.sampled_from("pq"))
+            if "socket" in holds[poller]:
+                continue
+            target = draw(st.sampled_from(sorted(registered[poller] & set(RAW)) or RAW))
+            if target not in registered[poller]:
+                steps.append(register(poller, target, draw(st.sampled_from(_QUIET_RAW))))
+                registered[poller].add(target)
+                holds[poller].add("raw")
+            if poller not in waited:
+                steps.append(poll(poller, draw(st.sampled_from((LONG, None)))))
+                waited.add(poller)
+            # Mostly right after its registration changed: libev was told of
+            # the change at its next loop iteration, after the close (it
+            # aborted the process).
+            if draw(st.integers(0, 3)):
+                events = draw(st.sampled_from([e for e in _EVENTS if e]))
+                step = together(register(poller, target, events), rawclose())
+            else:
+                step = rawclose()
+            raw_closed = True
         else:
             peer = None
             if TOPOLOGIES[topology][1] == "ROUTER" and model.base[sock] == "b":

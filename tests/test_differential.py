@@ -4,7 +4,8 @@ First one named scenario per item of issue 12's list of lost wakeups and
 wrong results (items 1-9): each checks that plain pyzmq does what the issue
 says it does, then that green_zmq does the same; then waits on the
 trackers of tracked frames while their messages are read or not (issue 25,
-item 2: they blocked the thread). Next, what the generated
+item 2: they blocked the thread), and fds closed while polled (item 1).
+Next, what the generated
 scenarios found beyond the issue's list; a divergence left on purpose is
 marked ``xfail(strict=True)`` with its reason. Then the generated
 scenarios themselves (hypothesis): a bounded, derandomized run here, a
@@ -29,11 +30,13 @@ from differential import (
     bad,
     busy,
     close,
+    crash,
     drain,
     endpoint_op,
     flood,
     getopt,
     poll,
+    rawclose,
     rawsend,
     recv,
     reference,
@@ -353,6 +356,46 @@ def test_trackers_of_messages_read_in_turn() -> None:
         ),
         {3: (None, 4), 2: (None, 5)},
     )
+
+
+# -- issue 25, item 1: an fd closed while polled -----------------------------------------
+#
+# A scenario that closes the raw fd runs the green executor in a child
+# interpreter (differential.may_crash): libev aborted the process.
+
+
+def test_fd_closed_right_after_its_registration_changed_while_polled() -> None:
+    # libev was told of the new registration at its next loop iteration,
+    # after the close: EBADF, and it aborted the process. A plain poll is not
+    # woken by the close, and reports POLLERR at its deadline.
+    check(
+        Scenario(
+            "pair",
+            (
+                register("p", "rfd"),
+                poll("p", LONG),
+                together(register("p", "rfd", zmq.POLLIN | zmq.POLLOUT), rawclose()),
+            ),
+        ),
+        {1: ((("rfd", zmq.POLLERR),), "end")},
+    )
+
+
+def test_fd_closed_while_two_polls_wait_wakes_neither_early() -> None:
+    # The first poll's POLLERR at its deadline woke the second, which plain
+    # pyzmq's, in its own poll(2), never sees.
+    check(
+        Scenario(
+            "pair", (register("p", "rfd"), poll("p", LONG), poll("p", None), rawclose())
+        ),
+        {1: ((("rfd", zmq.POLLERR),), "end"), 2: (None, "pending")},
+    )
+
+
+def test_a_crash_of_the_green_executor_is_a_divergence() -> None:
+    comparison = run(Scenario("pair", (register("p", "rfd"), poll("p", LONG), crash())))
+    with pytest.raises(Divergence, match="green executor crashed"):
+        comparison.assert_same()
 
 
 # -- new: found by the generated scenarios ---------------------------------------------

@@ -926,3 +926,75 @@ def test_add_handler_on_a_regular_file_raises_as_tornado_on_asyncio(
         finally:
             plain_loop.close()
     assert green_error.value.errno == plain_error.value.errno
+
+
+# -- an fd closed while registered (design.md, "Closed file descriptors") ----------------
+
+# A plain asyncio loop, then the green one, in a child interpreter: a libev
+# watcher left on the closed fd aborted the process. ``reused``: the next
+# pipe takes the closed fd's number, and has data.
+FD_CLOSED_WHILE_REGISTERED = """
+import asyncio, os, sys
+
+import gevent
+
+from green_zmq.eventloop.ioloop import GreenEventLoop
+
+
+def attempt(call):
+    try:
+        return call()
+    except Exception as exc:
+        return type(exc).__name__, getattr(exc, "errno", None)
+
+
+def run_briefly(loop):
+    loop.call_later(0.05, loop.stop)
+    loop.run_forever()
+
+
+def outcome(loop, reused):
+    calls = []
+    r, w = os.pipe()
+    loop.add_reader(r, calls.append, "closed pipe")
+    os.close(r)
+    os.close(w)
+    if reused:
+        r2, w2 = os.pipe()
+        assert r2 == r
+        os.write(w2, b"x")
+    run_briefly(loop)
+    # Which callbacks ran (a level-triggered fd nobody reads calls back
+    # on every loop iteration: how often is a matter of speed).
+    steps = [sorted(set(calls))]
+    steps.append(attempt(lambda: loop.add_writer(r, calls.append, "writer")))
+    steps.append(attempt(lambda: loop.remove_reader(r)))
+    steps.append(attempt(lambda: loop.remove_writer(r)))
+    # Registered afresh: the file that has the number now, if any.
+    steps.append(attempt(lambda: loop.add_reader(r, calls.append, "registered afresh")))
+    run_briefly(loop)
+    steps.append(sorted(set(calls)))
+    steps.append(attempt(lambda: loop.remove_reader(r)))
+    loop.close()
+    if reused:
+        os.close(r2)
+        os.close(w2)
+    return steps
+
+
+reused = sys.argv[1] == "reused"
+print(repr(outcome(asyncio.SelectorEventLoop(), reused)), flush=True)
+print(repr(outcome(GreenEventLoop(), reused)), flush=True)
+# The hub runs on: nothing of the loop may be left on the closed fd.
+gevent.sleep(0.05)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("reused", ["closed", "reused"])
+def test_fd_closed_while_registered_does_what_it_does_to_a_plain_asyncio_loop(
+    reused: str,
+) -> None:
+    result = run_python(FD_CLOSED_WHILE_REGISTERED, reused)
+    plain, green = result.stdout.splitlines()
+    assert green == plain

@@ -11,7 +11,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import existing_waiting, socket_statistics
-from helpers import pair, spawn_parked, wait_until_parked
+from helpers import pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -253,11 +253,11 @@ def test_watchers_persist_across_polls(ctx, pipe):
     poller.register(r, zmq.POLLIN)
     poller.poll(1)
     socket_watcher = existing_waiting(b)._watcher
-    fd_watcher = poller._waiting._fds[r]
+    fd_watcher = poller._waiting._raw._watcher
     for _ in range(3):
         assert poller.poll(1) == []
     assert existing_waiting(b)._watcher is socket_watcher
-    assert poller._waiting._fds[r] is fd_watcher
+    assert poller._waiting._raw._watcher is fd_watcher
 
 
 def test_unregister_and_collection_release_the_sockets(ctx):
@@ -300,3 +300,254 @@ def test_an_idle_registered_socket_is_reported_after_a_quiet_spell(ctx, no_sweep
     assert poller.poll(1000) == [(b, zmq.POLLIN)]
     others[2][0].send(b"y")
     assert poller.poll(1000) == [(others[2][1], zmq.POLLIN), (b, zmq.POLLIN)]
+
+
+# -- fds and sockets closed while polled (design.md, "Closed file descriptors") --------
+
+# Plain pyzmq polls in a thread while the main thread closes the fd; then
+# green_zmq polls in a greenlet while another greenlet closes it, before the
+# hub runs again. In a child interpreter: the libev watcher started for the
+# poll aborted the process when the hub registered it. A plain poll is not
+# woken by the close (poll(2) holds the file); it finds the fd closed when it
+# next looks, at its deadline, and reports POLLERR. ``how``: a Poller, or
+# select(), or a Poller whose fd's number the next pipe takes, with data
+# (libev watched that pipe, and the poll returned at once).
+FD_CLOSED_WHILE_POLLED = """
+import os, sys, threading, time
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq
+
+TIMEOUT = 0.3
+
+
+def wait_on(z, fd, how):
+    if how == "select":
+        return z.select([fd], [], [], TIMEOUT)
+    poller = z.Poller()
+    poller.register(fd, z.POLLIN)
+    return poller.poll(TIMEOUT * 1000)
+
+
+def close_it(fd, how):
+    os.close(fd)
+    if how == "reused":
+        r, w = os.pipe()
+        assert r == fd
+        os.write(w, b"x")
+        return r, w
+    return ()
+
+
+def outcome(green, how):
+    r, w = os.pipe()
+    done = []
+
+    def waiter():
+        start = time.monotonic()
+        result = wait_on(green_zmq if green else plain_zmq, r, how)
+        done.append((result, time.monotonic() - start >= TIMEOUT * 0.9))
+
+    if green:
+        # The poll parks, then the close runs, in one round of the hub.
+        poll = gevent.spawn(waiter)
+        closer = gevent.spawn(close_it, r, how)
+        poll.join()
+        left = closer.get()
+    else:
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.05)  # in its poll(2) by now
+        left = close_it(r, how)
+        thread.join()
+    for fd in (w, *left):
+        os.close(fd)
+    return done
+
+
+how = sys.argv[1]
+print(repr(outcome(False, how)), flush=True)
+print(repr(outcome(True, how)), flush=True)
+gevent.sleep(0.05)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["poll", "select", "reused"])
+def test_fd_closed_while_polled_is_reported_as_plain_pyzmq_reports_it(how):
+    result = run_python(FD_CLOSED_WHILE_POLLED, how)
+    plain, green = result.stdout.splitlines()
+    assert green == plain
+
+
+def test_fd_number_reused_between_polls_is_watched_as_plain_pyzmq_polls_it():
+    # plain pyzmq polls fd numbers: after a close, whatever file took the
+    # number. A poll that parks watches that file, so its data wakes it.
+    r, w = os.pipe()
+    try:
+        poller = zmq.Poller()
+        poller.register(r, zmq.POLLIN)
+        assert poller.poll(0) == []
+        os.close(r)
+        os.close(w)
+        r2, w = os.pipe()
+        assert r2 == r
+        waiting = spawn_parked(poller.poll, 5000)
+        os.write(w, b"x")
+        assert waiting.get(timeout=2) == [(r, zmq.POLLIN)]
+        plain = plain_zmq.Poller()
+        plain.register(r, zmq.POLLIN)
+        assert plain.poll(5000) == [(r, zmq.POLLIN)]
+    finally:
+        for fd in (r, w):
+            os.close(fd)
+
+
+def test_a_raw_fd_registered_during_a_poll_is_not_watched_once_it_returns(ctx, pipe):
+    # Else the hub would call back for the readable fd on every iteration,
+    # and never go idle.
+    a, b = pair(ctx)
+    r, w = pipe
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    waiting = spawn_parked(poller.poll, 5000)
+    os.write(w, b"x")
+    poller.register(r, zmq.POLLIN)
+    assert waiting.get(timeout=2) == [(r, zmq.POLLIN)]
+    with gevent.Timeout(2, AssertionError("the hub never went idle")):
+        gevent.idle()
+
+
+# A plain pyzmq socket registered in a green poller, closed by its own
+# close() once its FD had fired with nobody polling (which stops the
+# watcher): the next poll restarted the watcher on the FD that libzmq's
+# reaper had closed, and libev aborted the process. Plain pyzmq's own poll
+# would poll fd 0 (a closed socket's handle is NULL); green_zmq raises
+# ENOTSOCK, as for a green socket closed while registered.
+PLAIN_SOCKET_CLOSED_WHILE_REGISTERED = """
+import os, time
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq as zmq
+
+zmq.set_sweep_interval(0)
+# What zmq_poll polls in place of a closed socket: a pipe nobody writes to,
+# whatever the test run's stdin is.
+quiet, _ = os.pipe()
+os.dup2(quiet, 0)
+
+
+def closed_while_registered(z):
+    ctx = z.Context()
+    a, b = ctx.socket(z.PAIR), ctx.socket(z.PAIR)
+    a.linger = b.linger = 0
+    port = a.bind_to_random_port("tcp://127.0.0.1")
+    b.connect(f"tcp://127.0.0.1:{port}")
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    assert poller.poll(20) == []
+    a.send(b"x")
+    gevent.sleep(0.1)  # b's FD fires; nobody polls
+    fd = b.FD
+    b.close()
+    until = time.monotonic() + 5
+    while time.monotonic() < until:
+        try:
+            os.fstat(fd)
+        except OSError:
+            break
+        time.sleep(0.001)
+    try:
+        poller.poll(50)
+    except zmq.ZMQError as exc:
+        result = exc.errno == zmq.ENOTSOCK
+    else:
+        result = "no error"
+    gevent.sleep(0.05)
+    a.close()
+    ctx.term()
+    return result
+
+
+print(closed_while_registered(zmq), closed_while_registered(plain_zmq))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_socket_closed_while_registered_raises_enotsock_as_a_green_one():
+    assert run_python(PLAIN_SOCKET_CLOSED_WHILE_REGISTERED).stdout.split() == ["True", "True"]
+
+
+def test_a_plain_socket_closed_while_registered_has_its_watcher_closed_when_unregistered():
+    # Left to the garbage collector, the watcher of its FD stayed in gevent's
+    # libuv loop, which hands it to the next watcher of that fd number: the
+    # socket (or epoll set) that took the number next never woke anybody.
+    context = plain_zmq.Context()
+    try:
+        a = context.socket(plain_zmq.PAIR)
+        b = context.socket(plain_zmq.PAIR)
+        a.bind("inproc://closed-behind")
+        b.connect("inproc://closed-behind")
+        poller = zmq.Poller()
+        poller.register(b, zmq.POLLIN)
+        assert poller.poll(0) == []
+        state = existing_waiting(b)
+        b.close()
+        poller.unregister(b)
+        assert state.statistics().closed
+    finally:
+        context.destroy(linger=0)
+
+
+# The spin guard's backoff (see test_a_stuck_readable_fd_does_not_spin, whose
+# stand-in it uses) restarted the watcher when it ended. A socket closed
+# behind green_zmq's back meanwhile, through a plain pyzmq object, has lost
+# its FD to libzmq's reaper (here: the stand-in's pipe is closed), and libev
+# aborted the process.
+CLOSED_DURING_THE_SPIN_BACKOFF = """
+import os
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq as zmq
+from green_zmq._waiting import existing_waiting
+
+zmq.set_sweep_interval(0)
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.linger = b.linger = 0
+a.bind("inproc://backoff")
+b.connect("inproc://backoff")
+poller = zmq.Poller()
+poller.register(b, zmq.POLLIN)
+state = existing_waiting(b)
+r, w = os.pipe()
+os.write(w, b"stuck")
+state._watcher.close()
+state.fd = r
+state._watcher = gevent.get_hub().loop.io(r, 1)
+state._watcher.start(state._on_fd)
+waiting = gevent.spawn(poller.poll, 5000)
+with gevent.Timeout(5):
+    while state._backoff is None:
+        gevent.sleep(0.001)
+plain_zmq.Socket.shadow(b.underlying).close()
+os.close(r)
+try:
+    waiting.get(timeout=5)
+except zmq.ZMQError as exc:
+    print("woken:", exc.errno == zmq.ENOTSOCK)
+gevent.sleep(0.05)
+print("alive")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_closed_behind_our_back_during_the_spin_backoff_is_not_watched_again():
+    result = run_python(CLOSED_DURING_THE_SPIN_BACKOFF)
+    assert result.stdout.splitlines() == ["woken: True", "alive"]

@@ -11,7 +11,7 @@ import pytest
 from gevent.event import Event
 
 import green_zmq as zmq
-from helpers import pair
+from helpers import pair, run_python
 
 pytest.importorskip("tornado")
 
@@ -529,3 +529,106 @@ def test_unsendable_message_does_not_stall_the_good_ones_behind_it(
         for record in caplog.records
     )
     stream.close()
+
+
+# -- a socket closed under its stream (design.md, "Closed file descriptors") -------------
+#
+# Each scenario runs on pyzmq's ZMQStream on a plain asyncio loop, then on the
+# green one, in a child interpreter: a libev watcher left on the closed FD
+# aborted the process. Both must receive, log and warn the same, and go on.
+
+STREAM_CLOSED_UNDERNEATH = """
+import logging, os, re, sys, time, warnings
+
+import gevent
+import zmq as plain_zmq
+
+import green_zmq
+
+records = []
+
+
+class Keep(logging.Handler):
+    def emit(self, record):
+        exc = record.exc_info[0].__name__ if record.exc_info else None
+        # Messages name fds and addresses, which differ between the runs.
+        records.append((record.name, record.levelname, re.sub(r"\\d+", "N", str(record.msg)), exc))
+
+
+logging.getLogger().addHandler(Keep())
+
+
+def fd_open(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def outcome(green, scenario):
+    if green:
+        z = green_zmq
+        from green_zmq.eventloop.ioloop import IOLoop as Loop
+        from green_zmq.eventloop.zmqstream import ZMQStream
+        nap = gevent.sleep
+    else:
+        z = plain_zmq
+        from tornado.platform.asyncio import AsyncIOLoop as Loop
+        from zmq.eventloop.zmqstream import ZMQStream
+        nap = time.sleep
+    loop = Loop(make_current=False)
+    del records[:]
+    ctx = z.Context()
+    a, b = ctx.socket(z.PAIR), ctx.socket(z.PAIR)
+    a.linger = b.linger = 0
+    # tcp: libzmq's reaper closes b's FD without waiting for a.
+    port = a.bind_to_random_port("tcp://127.0.0.1")
+    b.connect(f"tcp://127.0.0.1:{port}")
+    stream = ZMQStream(b, loop)
+    got = []
+
+    def on_recv(msg):
+        got.append(msg)
+        if scenario == "closed in on_recv":
+            # The socket, not the stream; then a blocking call, during which
+            # libzmq's reaper closes the FD the loop still watches.
+            b.close()
+            nap(0.1)
+
+    stream.on_recv(on_recv)
+    if scenario == "closed before the loop runs":
+        # The hub does not run until libzmq's reaper has closed the FD
+        # (time.sleep is gevent's only under monkey-patching).
+        fd = b.FD
+        b.close()
+        until = time.monotonic() + 5
+        while fd_open(fd) and time.monotonic() < until:
+            time.sleep(0.001)
+    else:
+        a.send(b"one")
+    loop.call_later(0.3, loop.stop)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Not the stream's: gevent's libuv loop (GEVENT_LOOP=libuv-cffi)
+        # warns that its timers have whole milliseconds.
+        warnings.filterwarnings("ignore", "libuv only supports millisecond")
+        loop.start()
+        stream.close()
+    loop.close()
+    ctx.destroy(linger=0)
+    shown = [(w.category.__name__, re.sub(r"\\d+", "N", str(w.message))) for w in caught]
+    return got, list(records), shown
+
+
+print(repr(outcome(False, sys.argv[1])), flush=True)
+print(repr(outcome(True, sys.argv[1])), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scenario", ["closed in on_recv", "closed before the loop runs"])
+def test_socket_closed_under_its_stream_is_logged_as_pyzmqs_stream_logs_it(scenario: str) -> None:
+    result = run_python(STREAM_CLOSED_UNDERNEATH, scenario)
+    plain, green = result.stdout.splitlines()
+    assert green == plain

@@ -20,7 +20,7 @@ Why it is built this way is in ``docs/design.md``.
 
 from __future__ import annotations
 
-from .fd import READABLE, WRITABLE, Completion, FdWaiter, ThreadSignal
+from .fd import READABLE, URGENT, WRITABLE, Completion, FdSet, ThreadSignal
 from .fork import fork_error, inherited, refuse_in_child
 from .polling import PollWaiting
 from .registry import WaitStatistics, hub_waiting, set_spin, set_sweep_interval, statistics
@@ -37,9 +37,10 @@ from .turns import Turn, deadline_after, park, wake
 
 __all__ = [
     "READABLE",
+    "URGENT",
     "WRITABLE",
     "Completion",
-    "FdWaiter",
+    "FdSet",
     "PollWaiting",
     "SocketStatistics",
     "SocketWaiting",

@@ -1,13 +1,42 @@
 """Waiting on what is not a zmq socket: raw file descriptors, and other OS threads.
 
-:class:`FdWaiter` is the package's one watcher of a raw fd (a Poller's
-integer fds and ``fileno()`` objects, the eventloop's selector);
+:class:`FdSet` is the package's one way of watching raw fds (a Poller's
+integer fds and ``fileno()`` objects, the eventloop's selector),
 :class:`ThreadSignal` the one way another OS thread wakes a greenlet (a
-tracker's event set by pyzmq's collector thread); :class:`Completion` work
-that another OS thread finishes for any number of waiters (a context's
-term, run in a thread of its own). Greenlets still wait through
+tracker's event set by pyzmq's collector thread), and :class:`Completion`
+work that another OS thread finishes for any number of waiters (a
+context's term, run in a thread of its own). Greenlets still wait through
 :func:`.turns.park`, so these waits are counted, thread-checked and
 fork-checked like the rest.
+
+Notes on the approach
+---------------------
+
+A raw fd belongs to the user, who may close it at any moment; the next file
+opened then takes its number (design.md, "Closed file descriptors"). libev
+is not made for that. It tells the kernel about an fd lazily, at its next
+loop iteration, and again whenever the fd's watchers go from none to some;
+if the fd was closed meanwhile, ``epoll_ctl`` fails with EBADF and libev
+aborts the process ("I/O watcher with invalid fd found in epoll_ctl"). If
+the number went to another file meanwhile, libev watches that file
+instead; and where it believes the fd still registered (the kernel dropped
+the closed file from its epoll set, libev cannot know), it watches nothing
+at all.
+
+So libev never watches a raw fd. Each owner (a poller, a selector) keeps
+its fds in an epoll set of its own, registered at once, with epoll's own
+errors, and libev watches only that set's fd, which nobody else can close.
+A closed fd drops out of the set as it drops out of any epoll set: the set
+falls silent for it, as a plain asyncio selector does, and the next
+``zmq_poll`` over it reports POLLERR, as a plain poll does.
+
+Lifecycle of an :class:`FdSet`::
+
+    add() / change() / discard() -> the kernel knows at once (errors raised there)
+    start() -> its callback runs in the hub while any fd is ready
+    stop()  -> silent (a ready fd nobody looks at must not spin the hub)
+    renew() -> watch the files the numbers name now (one may have been reused)
+    close()
 """
 
 from __future__ import annotations
@@ -19,126 +48,155 @@ import zmq
 from gevent.hub import get_hub
 from gevent.monkey import get_original
 
-from .fork import on_fork_in_child
 from .registry import hub_waiting
 from .turns import Turn, park, wake_in_hub
 
-__all__ = ["READABLE", "WRITABLE", "Completion", "FdWaiter", "ThreadSignal"]
+__all__ = ["READABLE", "URGENT", "WRITABLE", "Completion", "FdSet", "ThreadSignal"]
 
-# What fired, as libev and the selectors module both number it.
+# What to watch an fd for, and what fired (READABLE and WRITABLE as libev and
+# the selectors module number them).
 READABLE = 1
 WRITABLE = 2
+URGENT = 4
 
 # gevent's monkey-patching removes select.epoll.
 _epoll = get_original("select", "epoll")
 
-# One epoll set, kept, to ask whether an fd can be watched: a new one would
-# take the lowest free fd number, which is the number of a just-closed fd.
-_probe = _epoll()
 # Real locks, also under gevent's monkey-patching: other OS threads take them.
 _allocate_lock = get_original("_thread", "allocate_lock")
-_probe_lock = _allocate_lock()
+
+# The epoll mask of each combination of the above. Errors and hang-ups are
+# always reported, also for an fd watched for nothing else.
+_EPOLL_MASKS = tuple(
+    (select.EPOLLIN if events & READABLE else 0)
+    | (select.EPOLLOUT if events & WRITABLE else 0)
+    | (select.EPOLLPRI if events & URGENT else 0)
+    for events in range(8)
+)
+_NOT_IN = ~select.EPOLLIN
+_NOT_OUT = ~select.EPOLLOUT
 
 
-def _new_probe_in_child() -> None:
-    # A forked child shares the parent's epoll set; it must not register
-    # its fds into the parent's.
-    global _probe
-    _probe = _epoll()
+class FdSet:
+    """Raw fds watched through an epoll set of their own (see the module's notes).
 
-
-on_fork_in_child(_new_probe_in_child)
-
-
-def _check_watchable(fd: int, mask: int) -> None:
-    """Raise what epoll raises for ``fd`` (EBADF, EPERM for a regular file...)."""
-    with _probe_lock:
-        _probe.register(fd, mask)
-        _probe.unregister(fd)
-
-
-class FdWaiter:
-    """A persistent watcher of one raw fd; ``callback(arg, fired)`` runs in the hub.
-
-    ``fired`` is READABLE | WRITABLE. The callback must only record and wake,
-    never block or call libzmq. ``urgent`` asks for priority data (POLLPRI).
-    An fd wanted for neither reading nor writing is watched for errors and
-    hang-ups alone, which libev cannot express: it goes into an epoll set of
-    its own whose fd libev watches, so a readable fd nobody asked to read
-    never wakes anybody. Bad fds raise ``OSError`` as ``epoll`` does
-    (EBADF; EPERM for a regular file).
+    ``callback()`` runs in the hub while the set is started and any of its
+    fds is ready; it must only record and wake, never block or call
+    libzmq. What is ready, the owner asks :meth:`ready` (or ``zmq_poll``).
+    Errors are epoll's: ``OSError`` (EBADF) for a closed fd,
+    ``PermissionError`` (EPERM) for a regular file, as a plain asyncio
+    selector raises them.
     """
 
-    __slots__ = ("_watcher", "_epoll", "_callback", "_arg", "fd")
+    __slots__ = ("_epoll", "_watcher", "_callback", "_priority", "_loop", "_events")
 
-    def __init__(
-        self,
-        fd: int,
-        readable: bool,
-        writable: bool,
-        urgent: bool,
-        callback: Callable[[Any, int], None],
-        arg: Any,
-        priority: int | None = None,
-    ) -> None:
-        self.fd = fd
+    def __init__(self, callback: Callable[[], None], priority: int | None = None) -> None:
         self._callback = callback
-        self._arg = arg
-        self._epoll = None
-        loop = get_hub().loop
-        if (readable or writable) and not urgent:
-            # Ask epoll first: libev takes any fd and fails only later.
-            events = (READABLE if readable else 0) | (WRITABLE if writable else 0)
-            _check_watchable(
-                fd, (select.EPOLLIN if readable else 0) | (select.EPOLLOUT if writable else 0)
-            )
-            self._watcher = loop.io(fd, events)
-        else:
-            self._epoll = _epoll()
-            mask = (
-                (select.EPOLLIN if readable else 0)
-                | (select.EPOLLOUT if writable else 0)
-                | (select.EPOLLPRI if urgent else 0)
-            )
+        self._priority = priority
+        self._loop = get_hub().loop
+        # fd -> what it is watched for (READABLE | WRITABLE | URGENT).
+        self._events: dict[int, int] = {}
+        self._epoll = _epoll()
+        self._watcher = self._watch(self._epoll)
+
+    def _watch(self, epoll: Any) -> Any:
+        watcher = self._loop.io(epoll.fileno(), READABLE)
+        if self._priority is not None:
+            watcher.priority = self._priority
+        return watcher
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def add(self, fd: int, events: int) -> None:
+        """Watch ``fd`` for ``events`` (0: errors and hang-ups only)."""
+        self._epoll.register(fd, _EPOLL_MASKS[events])
+        self._events[fd] = events
+
+    def change(self, fd: int, events: int) -> None:
+        """Watch an added ``fd`` for other ``events``."""
+        self._epoll.modify(fd, _EPOLL_MASKS[events])
+        self._events[fd] = events
+
+    def discard(self, fd: int) -> None:
+        if self._events.pop(fd, None) is None:
+            return
+        try:
+            self._epoll.unregister(fd)
+        except OSError:
+            # Closed since: the kernel has dropped it from the set already.
+            pass
+
+    def renew(self) -> None:
+        """Watch the files that the numbers name now.
+
+        A file closed since it was added is out of the set, and the next
+        file opened may have taken its number, unwatched. A closed fd is
+        left out (whoever looks at it next sees that), a reused number is
+        watched afresh.
+        """
+        epoll = self._epoll
+        for fd, events in self._events.items():
             try:
-                self._epoll.register(fd, mask)
-            except BaseException:
-                self._epoll.close()
-                raise
-            self._watcher = loop.io(self._epoll.fileno(), READABLE)
-        if priority is not None:
-            self._watcher.priority = priority
+                epoll.modify(fd, _EPOLL_MASKS[events])
+            except FileNotFoundError:
+                # ENOENT: another file has the number. The set may still
+                # hold the closed one under it, if another fd (a dup, a
+                # forked child's copy) keeps it open, and would report it
+                # for good: start a set afresh.
+                self._rebuild()
+                return
+            except OSError:
+                # Closed (EBADF), or now a regular file (EPERM): nothing to watch.
+                pass
+
+    def _rebuild(self) -> None:
+        epoll = _epoll()
+        for fd, events in self._events.items():
+            try:
+                epoll.register(fd, _EPOLL_MASKS[events])
+            except OSError:
+                pass
+        old = self._watcher
+        watcher = self._watch(epoll)
+        watcher.ref = old.ref
+        if old.active:
+            watcher.start(self._callback)
+        # The old watcher goes before its fd does: libev must never be left
+        # with a started watcher on a closed fd.
+        old.close()
+        self._epoll.close()
+        self._epoll = epoll
+        self._watcher = watcher
+
+    def ready(self) -> list[tuple[int, int]]:
+        """The fds ready now, with READABLE | WRITABLE; an error or hang-up counts as both.
+
+        As a plain ``selectors.EpollSelector`` reports them.
+        """
+        return [
+            (fd, (WRITABLE if mask & _NOT_IN else 0) | (READABLE if mask & _NOT_OUT else 0))
+            for fd, mask in self._epoll.poll(0, max(len(self._events), 1))
+        ]
 
     @property
     def active(self) -> bool:
         return bool(self._watcher.active)
 
     def hold_hub(self, hold: bool) -> None:
-        """Whether the started watcher keeps the hub alive (``gevent.wait()`` waits for it)."""
+        """Whether the started set keeps the hub alive (``gevent.wait()`` waits for it)."""
         self._watcher.ref = hold
 
     def start(self) -> None:
-        if self._epoll is None:
-            self._watcher.start(self._fired, pass_events=True)
-        else:
-            self._watcher.start(self._urgent_fired)
+        self._watcher.start(self._callback)
 
     def stop(self) -> None:
         self._watcher.stop()
 
     def close(self) -> None:
         self._watcher.close()
-        if self._epoll is not None:
-            self._epoll.close()
-
-    def _fired(self, events: int) -> None:
-        self._callback(self._arg, events & (READABLE | WRITABLE))
-
-    def _urgent_fired(self) -> None:
-        # Level-triggered: whoever the callback wakes looks at the fd and
-        # either reports it (the condition stays until handled, as for a
-        # plain poll) or stops watching.
-        self._callback(self._arg, READABLE)
+        self._epoll.close()
+        self._events.clear()
 
 
 class ThreadSignal:

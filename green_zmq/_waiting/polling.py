@@ -2,7 +2,7 @@
 
 A :class:`PollWaiting` belongs to one poller. Its registrations persist
 between polls: an :class:`Interest` on a socket's shared state for each zmq
-socket, an :class:`~.fd.FdWaiter` for each raw fd. Each poll call parks a
+socket, and its raw fds in one :class:`~.fd.FdSet`. Each poll call parks a
 turn of its own, so several greenlets may poll one poller at once, and
 every registration that fires wakes all of them, as a readiness would
 return every thread's ``zmq_poll`` on the same items.
@@ -27,7 +27,7 @@ import zmq
 from gevent.hub import get_hub
 from gevent.monkey import get_original
 
-from .fd import FdWaiter
+from .fd import READABLE, URGENT, WRITABLE, FdSet
 from .fork import fork_error
 from .registry import hub_waiting
 from .sockets import SocketWaiting
@@ -101,8 +101,12 @@ class PollWaiting:
         # polling (so an FD nobody drains cannot spin the hub); restarted
         # before the next park.
         self.dormant: list[SocketWaiting] = []
-        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int]] = {}
-        self._fds: dict[Any, FdWaiter] = {}
+        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int, bool]] = {}
+        # Raw fds (ints and fileno() objects), all in one set made at the
+        # first: key -> (fd, what it is watched for). Several keys may name
+        # one fd; the set watches it for all of them.
+        self._raw: FdSet | None = None
+        self._raw_keys: dict[Any, tuple[int, int]] = {}
         # Keys every poll looks at: raw fds (cheap to look at) and
         # registrations nothing watches (they must fail the way pyzmq fails).
         self.always: set[Any] = set()
@@ -119,8 +123,12 @@ class PollWaiting:
 
     # -- registrations ---------------------------------------------------------
 
-    def watch_socket(self, key: Any, state: SocketWaiting, mask: int) -> None:
-        """Register (or re-mask) a zmq socket's state, by the key it reports under."""
+    def watch_socket(self, key: Any, state: SocketWaiting, mask: int, plain: bool) -> None:
+        """Register (or re-mask) a zmq socket's state, by the key it reports under.
+
+        ``plain``: the key is a plain pyzmq socket, which may be closed
+        without its state hearing of it (see check_open).
+        """
         entry = self._sockets.get(key)
         if entry is not None and entry[0] is state:
             entry[1].mask = mask
@@ -130,7 +138,7 @@ class PollWaiting:
         interest = Interest(self, mask, key)
         state.add_interest(interest)
         fd = state.fd
-        self._sockets[key] = (state, interest, fd)
+        self._sockets[key] = (state, interest, fd, plain)
         self._states[state] = self._states.get(state, 0) + 1
         keys = self._keys_by_fd.get(fd)
         if keys is None:
@@ -142,17 +150,39 @@ class PollWaiting:
         self.dirty.add(key)
 
     def watch_fd(self, key: Any, fd: int, readable: bool, writable: bool, urgent: bool) -> None:
-        """Register (or re-mask) a raw fd; ``urgent``: priority data, or errors alone.
+        """Register (or re-mask) a raw fd; ``urgent``: priority data. None of them: errors alone.
 
-        Raises what :class:`.fd.FdWaiter` raises for an fd it cannot watch;
+        Raises what :class:`.fd.FdSet` raises for an fd it cannot watch;
         the key is then left to :meth:`check_always`.
         """
         self.unwatch(key)
-        waiter = FdWaiter(fd, readable, writable, urgent, self._fd_fired, key)
-        self._fds[key] = waiter
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = FdSet(self._raw_fired)
+        events = READABLE if readable else 0
+        events |= (WRITABLE if writable else 0) | (URGENT if urgent else 0)
+        others = self._raw_events(fd)
+        if others is None:
+            raw.add(fd, events)
+        else:
+            try:
+                raw.change(fd, others | events)
+            except FileNotFoundError:
+                # Its number went to another file since the others registered it.
+                raw.renew()
+                raw.change(fd, others | events)
+        self._raw_keys[key] = (fd, events)
         self.always.add(key)
-        if self.turns:
-            waiter.start()
+        if self.turns and not raw.active:
+            raw.start()
+
+    def _raw_events(self, fd: int) -> int | None:
+        """What the keys registered on raw ``fd`` want together; ``None`` if there are none."""
+        wanted = None
+        for other, events in self._raw_keys.values():
+            if other == fd:
+                wanted = (wanted or 0) | events
+        return wanted
 
     def check_always(self, key: Any) -> None:
         """A registration with no watcher (odd flags, a bad fd): every poll looks at it."""
@@ -162,7 +192,7 @@ class PollWaiting:
     def unwatch(self, key: Any) -> None:
         entry = self._sockets.pop(key, None)
         if entry is not None:
-            state, interest, fd = entry
+            state, interest, fd, _ = entry
             state.remove_interest(interest)
             before = len(self.dirty)
             self.dirty.discard(key)
@@ -182,17 +212,29 @@ class PollWaiting:
                     except OSError:
                         # Closed already: the kernel dropped it from the set.
                         pass
-        waiter = self._fds.pop(key, None)
-        if waiter is not None:
-            waiter.close()
+        raw_entry = self._raw_keys.pop(key, None)
+        if raw_entry is not None and self._raw is not None:
+            fd = raw_entry[0]
+            rest = self._raw_events(fd)
+            if rest is None:
+                self._raw.discard(fd)
+            else:
+                try:
+                    self._raw.change(fd, rest)
+                except OSError:
+                    # Closed since; whoever polls it next gets POLLERR.
+                    pass
         self.always.discard(key)
 
     def release(self) -> None:
-        for key in [*self._sockets, *self._fds]:
+        for key in [*self._sockets, *self._raw_keys]:
             self.unwatch(key)
         if self._signalled is not None:
             self._signalled.close()
             self._signalled = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def check_open(self, items: list[tuple[Any, int]]) -> None:
         """Raise as a plain poll of these ``(key, events)`` items would not, but should.
@@ -209,7 +251,14 @@ class PollWaiting:
         for key, _ in items:
             entry = sockets.get(key)
             if entry is not None:
-                if entry[0].closed:
+                state = entry[0]
+                if state.closed:
+                    raise zmq.ZMQError(zmq.ENOTSOCK)
+                if entry[3] and key.closed:
+                    # A plain socket closed by its own close(): its state
+                    # did not hear of it, and must not watch its FD any
+                    # longer (libzmq's reaper closes it).
+                    state.close()
                     raise zmq.ZMQError(zmq.ENOTSOCK)
             elif key in always and isinstance(key, zmq.Socket) and key.closed:
                 # Closed before it was registered, so nothing watches it.
@@ -270,15 +319,20 @@ class PollWaiting:
                 if state in mine:
                     state.after_op()
         if ready:
+            found_socket = False
             for key, _ in ready:
                 entry = sockets.get(key)
                 if entry is not None:
                     entry[0].got_news()
-            # Other poll calls of this poller, parked: what we found (and
-            # drained) is theirs too.
-            hub = self.hub
-            for turn in self.turns:
-                wake(turn, hub)
+                    found_socket = True
+            if found_socket:
+                # Other poll calls of this poller, parked: the sockets we
+                # found ready (and drained) are theirs too. A ready raw fd
+                # wakes them by itself (its set is level-triggered), and a
+                # closed one must not: it wakes no plain poll either.
+                hub = self.hub
+                for turn in self.turns:
+                    wake(turn, hub)
 
     def _compact_dirty(self, before: int) -> None:
         # A set keeps its table when it shrinks, and walking it costs the
@@ -301,10 +355,11 @@ class PollWaiting:
         turn = Turn()
         turns = self.turns
         turns.append(turn)
-        fds = self._fds
-        if fds and len(turns) == 1:
-            for waiter in fds.values():
-                waiter.start()
+        raw = self._raw
+        if raw and len(turns) == 1:
+            # Between polls an fd may have been closed and its number taken.
+            raw.renew()
+            raw.start()
         dormant = self.dormant
         if dormant:
             for state in dormant:
@@ -316,13 +371,14 @@ class PollWaiting:
             return False
         finally:
             turns.remove(turn)
-            if fds and not turns:
-                for waiter in fds.values():
-                    waiter.stop()
+            # The set as it is now: a registration made during the park may
+            # have made (and started) it.
+            raw = self._raw
+            if raw is not None and not turns:
+                raw.stop()
         return True
 
-    def _fd_fired(self, key: Any, fired: int) -> None:
-        # In the hub; zmq_poll will tell what fired.
-        self.dirty.add(key)
+    def _raw_fired(self) -> None:
+        # In the hub; zmq_poll will tell what fired (raw fds are always looked at).
         for turn in list(self.turns):
             wake_in_hub(turn)

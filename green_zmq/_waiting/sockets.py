@@ -45,6 +45,7 @@ nothing pending, that is a lost wakeup and ``missed_edges`` counts it.
 
 from __future__ import annotations
 
+import fcntl
 import select
 import weakref
 from collections import deque
@@ -110,6 +111,14 @@ def backoff(base: float, cap: float, count: int) -> float:
     if count > 60:
         return cap
     return min(base * 2 ** (count - 1), cap)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
 
 
 def _overdue(turn: Turn, pass_number: int) -> bool:
@@ -494,6 +503,14 @@ class SocketWaiting:
         self._interests.remove(interest)
         self._update_contended()
         self._leave(recheck=False)
+        if not self.waiting and self.stale(self.fd):
+            # Its socket was closed behind our back (a plain pyzmq socket
+            # by its own close()), and this was the last use of the state.
+            # Its watcher must be closed, not left to the garbage collector:
+            # gevent's libuv loop keeps an unclosed one for its fd number,
+            # and a later watcher of a file that takes the number would be
+            # added to it and never fire.
+            self.close()
 
     def rearm(self) -> None:
         """Restart a watcher stopped while nobody was parked (see _on_fd)."""
@@ -613,6 +630,13 @@ class SocketWaiting:
         self._backoff.close()
         self._backoff = None
         if self.waiting and not self.closed:
+            if self.stale(self.fd) or not _is_open(self.fd):
+                # Closed behind our back during the pause: libzmq's reaper
+                # closes the FD, and a watcher started on a closed fd aborts
+                # the process (design.md, "Closed file descriptors"). Every
+                # other restart follows a libzmq call that would have failed.
+                self.close()
+                return
             self._watcher.start(self._on_fd)
             self.wake_all()
 

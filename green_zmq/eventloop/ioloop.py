@@ -16,9 +16,9 @@ Notes on the approach
 
 tornado's IOLoop is a thin layer over an asyncio event loop. We give it
 :class:`GreenEventLoop`: asyncio's own ``SelectorEventLoop`` with a
-selector whose ``select()`` parks the calling greenlet on the hub with
-persistent io watchers (design.md, "The eventloop"; gevent's ``GeventSelector``
-is the model, see :class:`_HubSelector` for why it is not used as is).
+selector whose ``select()`` parks the calling greenlet on the hub until
+the epoll set of its fds fires (design.md, "The eventloop"; see
+:class:`_HubSelector`).
 Everything above the selector is unmodified asyncio and tornado, which is
 what pyzmq's ZMQStream expects. Two things about asyncio are wrong once
 greenlets exist, and this module exists to fix them:
@@ -82,7 +82,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without tornado
 
 from .. import _compat
 from .._ints import POLLERR as _POLLERR, POLLIN as _POLLIN, POLLOUT as _POLLOUT
-from .._waiting import FdWaiter, Turn, hub_waiting, park, wake
+from .._waiting import READABLE, WRITABLE, FdSet, Turn, hub_waiting, park, wake
 from ..poll import Poller
 
 __all__ = [
@@ -172,46 +172,49 @@ def _this_thread() -> _ThreadLoops:
 class _HubSelector(_compat.BaseSelectorImpl):  # type: ignore[misc,name-defined]
     """A ``selectors`` selector whose ``select()`` parks the calling greenlet on the hub.
 
-    The same idea as gevent's ``GeventSelector`` (persistent io watchers,
-    events accumulated in the background), shaped for one asyncio loop and
-    built on green_zmq's one primitive (:class:`~green_zmq._waiting.FdWaiter`
-    and a parked turn, so its waits are counted and fork-checked like every
-    other): it knows whether its runner is parked (so the loop can tell when
-    a foreign greenlet must wake it), can be woken directly by another
-    greenlet (no self-pipe round trip), and starts a watcher when it is
-    registered (``GeventSelector`` waits for the next ``select()``, so a
-    handler added by another greenlet would not be watched).
+    A plain asyncio loop's epoll selector, whose wait goes through the hub:
+    the registered fds are kept in an epoll set of their own
+    (:class:`~green_zmq._waiting.FdSet`), and ``select()`` parks a turn of
+    green_zmq's one primitive (so its waits are counted and fork-checked
+    like every other) until the set fires. So registering, changing and
+    unregistering an fd, and closing one that is registered, do what they
+    do to a plain asyncio loop (design.md, "Closed file descriptors"): the
+    same errors (on Linux, epoll's: ``OSError(EBADF)`` for a bad fd,
+    ``PermissionError(EPERM)`` for a regular file), and a closed fd falls
+    silent. (gevent's ``GeventSelector`` gives each fd a libev watcher,
+    which aborts the process when the fd is closed under it.)
 
-    Lifecycle of a watcher::
+    It knows whether its runner is parked (so the loop can tell when a
+    foreign greenlet must wake it), and can be woken directly by another
+    greenlet (no self-pipe round trip). An fd registered by another greenlet
+    while the runner is parked is watched at once: the set is live.
 
-        register() -> started; fires -> event recorded, stopped
-        select()   -> restarts the stopped ones, returns what was recorded
+    Lifecycle of the set's watcher::
 
-    A watcher stays stopped between its firing and the next ``select()`` so
-    that a ready fd the loop is not looking at (the loop is busy, or parked
-    in a green call inside a callback) cannot make the hub spin.
+        made -> started; fires -> runner parked? woken : stopped
+        select() -> restarted if stopped, park, return what the set has ready
 
-    The watchers keep the hub alive only while the loop runs
+    The watcher stops when it fires while the runner is away (busy, or
+    parked in a green call inside a callback), so that a ready fd the loop
+    is not looking at cannot make the hub spin; ``select()`` then goes only
+    once round the hub.
+
+    The watcher keeps the hub alive only while the loop runs
     (:meth:`hold_hub`): a loop that never ran, or has stopped, must not keep
     ``gevent.wait()`` from returning, as a plain asyncio loop keeps no
     thread from ending.
-
-    ``register`` refuses what the selector of a plain asyncio loop refuses,
-    with its errors (on Linux, epoll's: ``OSError(EBADF)`` for a bad fd,
-    ``PermissionError(EPERM)`` for a regular file, which libev would accept
-    and report ready without end): the fd waiter asks epoll first.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.hub = get_hub()
         self._registry = hub_waiting(self.hub)
-        self._waiters: dict[int, FdWaiter] = {}
-        # fds whose watcher fired and was stopped since the last select().
-        self._fired: list[int] = []
-        self._events: dict[int, int] = {}
+        self._fds = FdSet(self._on_ready, priority=self.hub.loop.MAXPRI)
+        self._fds.hold_hub(False)
+        self._fds.start()
+        # The set fired while the runner was away, and was stopped.
+        self._missed = False
         self._turn = Turn()
-        self._holds_hub = False
 
     @property
     def parked(self) -> bool:
@@ -221,64 +224,60 @@ class _HubSelector(_compat.BaseSelectorImpl):  # type: ignore[misc,name-defined]
     def register(self, fileobj: Any, events: int, data: Any = None) -> Any:
         key = super().register(fileobj, events, data)
         try:
-            waiter = FdWaiter(
-                key.fd,
-                readable=bool(events & EVENT_READ),
-                writable=bool(events & EVENT_WRITE),
-                urgent=False,
-                callback=self._on_fd,
-                arg=key.fd,
-                priority=self.hub.loop.MAXPRI,
-            )
+            self._fds.add(key.fd, _watched(events))
         except BaseException:
             super().unregister(fileobj)
             raise
-        waiter.hold_hub(self._holds_hub)
-        self._waiters[key.fd] = waiter
-        # Watched from now on, even if the runner is already parked (a
-        # registration made by another greenlet needs no wakeup).
-        waiter.start()
         return key
-
-    def hold_hub(self, hold: bool) -> None:
-        """Make the watchers keep the hub alive (while the loop runs) or not."""
-        self._holds_hub = hold
-        for waiter in self._waiters.values():
-            waiter.hold_hub(hold)
 
     def unregister(self, fileobj: Any) -> Any:
         key = super().unregister(fileobj)
-        self._waiters.pop(key.fd).close()
-        self._events.pop(key.fd, None)
+        self._fds.discard(key.fd)
         return key
 
-    def _on_fd(self, fd: int, fired: int) -> None:
-        # In the hub: record, stop, and wake the runner once per select().
-        self._waiters[fd].stop()
-        self._fired.append(fd)
-        self._events[fd] = self._events.get(fd, 0) | fired
-        self.wake()
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> Any:
+        # As a plain epoll selector: the kernel is told only when the events
+        # change, and an fd it refuses (closed since, or its number reused)
+        # is unregistered, and the error raised.
+        key = self.get_key(fileobj)
+        if events != key.events:
+            try:
+                self._fds.change(key.fd, _watched(events))
+            except BaseException:
+                super().unregister(fileobj)
+                raise
+        if events != key.events or data != key.data:
+            key = key._replace(events=events, data=data)
+            _compat.selector_keys(self)[key.fd] = key
+        return key
+
+    def hold_hub(self, hold: bool) -> None:
+        """Make the watcher keep the hub alive (while the loop runs) or not."""
+        self._fds.hold_hub(hold)
+
+    def _on_ready(self) -> None:
+        # In the hub.
+        if self._turn.parked:
+            # Deferred to the hub's callbacks, as every wakeup of the runner.
+            wake(self._turn, self.hub)
+        else:
+            self._fds.stop()
+            self._missed = True
 
     def wake(self) -> None:
         """Make a parked ``select()`` return now (from any greenlet of this thread)."""
         if self._turn.parked:
-            # Deferred to the hub's callbacks: every fd that fired in this
-            # hub iteration is recorded first.
             wake(self._turn, self.hub)
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
-        fired = self._fired
-        if fired:
-            waiters = self._waiters
-            for fd in fired:
-                waiter = waiters.get(fd)
-                # Unregistered since, or registered anew (and started).
-                if waiter is not None and not waiter.active:
-                    waiter.start()
-            fired.clear()
+        fds = self._fds
+        if not fds.active:
+            fds.start()
         # select(0) still goes once round the hub: other greenlets run, and
-        # io is polled, as asyncio's select(0) polls it.
-        go_round = bool(self._events) or (timeout is not None and timeout <= 0)
+        # io is polled, as asyncio's select(0) polls it. So does a select()
+        # with fds known to be ready.
+        go_round = self._missed or (timeout is not None and timeout <= 0)
+        self._missed = False
         if go_round:
             deadline: float | None = monotonic()
         else:
@@ -287,25 +286,22 @@ class _HubSelector(_compat.BaseSelectorImpl):  # type: ignore[misc,name-defined]
             park(self._turn, self._registry, deadline, go_round=go_round)
         except zmq.Again:
             pass
-        events = self._events
-        if not events:
-            return []
         ready = []
         fd_to_key = _compat.selector_keys(self)
-        for fd, mask in events.items():
+        for fd, events in fds.ready():
             key = fd_to_key.get(fd)
             if key is not None:
-                ready.append((key, mask & key.events))
-        events.clear()
+                ready.append((key, events & key.events))
         return ready
 
     def close(self) -> None:
-        for waiter in self._waiters.values():
-            waiter.close()
-        self._waiters.clear()
-        self._fired.clear()
-        self._events.clear()
+        self._fds.close()
         super().close()
+
+
+def _watched(events: int) -> int:
+    """What the fd set watches for the selectors module's ``events``."""
+    return (READABLE if events & EVENT_READ else 0) | (WRITABLE if events & EVENT_WRITE else 0)
 
 
 class GreenEventLoop(asyncio.SelectorEventLoop):

@@ -104,29 +104,33 @@ class ZMQStream(_PyZMQStream):
             return
         self._dispatching = True
         try:
-            if ready & _POLLIN and self._recv_callback is not None:
-                self._handle_recv()
-                if self.socket is None:
-                    return
-            if self.sending():
-                if not ready & _POLLOUT:
-                    # The recv (or its callback) may have made room: a REP
-                    # can answer now rather than after another select().
-                    ready = cast(int, socket.get(_EVENTS))
-                if ready & _POLLOUT:
-                    self._handle_send()
+            try:
+                if ready & _POLLIN and self._recv_callback is not None:
+                    self._handle_recv()
                     if self.socket is None:
                         return
+                if self.sending():
+                    if not ready & _POLLOUT:
+                        # The recv (or its callback) may have made room: a REP
+                        # can answer now rather than after another select().
+                        ready = cast(int, socket.get(_EVENTS))
+                    if ready & _POLLOUT:
+                        self._handle_send()
+                        if self.socket is None:
+                            return
+            finally:
+                self._dispatching = False
+                # Also when a callback raised. pyzmq queues a dispatch per
+                # send, so the sends still queued, and one the raising
+                # callback made, go out; here the re-dispatch scheduled by
+                # this does it. The FD edge that announced the room has come
+                # and gone.
+                self._rebuild_io_state()
         except Exception:
+            # Logged as pyzmq logs it, also when the rebuild fails (a
+            # callback closed the socket, not the stream).
             gen_log.error("Uncaught exception in zmqstream callback", exc_info=True)
             raise
-        finally:
-            self._dispatching = False
-            # Also when a callback raised. pyzmq queues a dispatch per send,
-            # so the sends still queued, and one the raising callback made,
-            # go out; here the re-dispatch scheduled by this does it. The FD
-            # edge that announced the room has come and gone.
-            self._rebuild_io_state()
 
     def _rebuild_io_state(self) -> None:
         if self.socket is None:
