@@ -4,10 +4,9 @@ The classes subclass pyzmq's and replace only what waits; every helper
 (send_json, recv_string, send_serialized, ...) inherits through the green
 send/recv. Waiting itself is :mod:`green_zmq._waiting`'s job.
 
-The fast path of a send or recv is one NOBLOCK call into pyzmq's Cython
-layer and a check of one int (is anybody waiting?). Only when the call
-would block, or somebody else is waiting, does it touch the waiting
-machinery.
+How a call goes, tried at once and waiting only when it must, is
+:mod:`green_zmq._fastpath`'s job: each Socket has a FastPath, and its
+methods only adapt pyzmq's signatures to it.
 """
 
 from __future__ import annotations
@@ -20,30 +19,9 @@ from gevent import getcurrent
 from gevent.hub import get_hub
 from gevent.monkey import get_original
 
-from . import _compat
-from ._arguments import check_arguments
-from ._ints import (
-    DEALER as _DEALER,
-    EVENTS as _EVENTS,
-    NOBLOCK as _NOBLOCK,
-    PAIR as _PAIR,
-    POLLIN as _POLLIN,
-    POLLOUT as _POLLOUT,
-    PULL as _PULL,
-    RCVTIMEO as _RCVTIMEO,
-    REP as _REP,
-    REQ as _REQ,
-    ROUTER as _ROUTER,
-    ROUTER_MANDATORY as _ROUTER_MANDATORY,
-    SNDMORE as _SNDMORE,
-    SNDTIMEO as _SNDTIMEO,
-    STREAM as _STREAM,
-    SUB as _SUB,
-    TYPE as _TYPE,
-    XPUB as _XPUB,
-    XSUB as _XSUB,
-    int_flags,
-)
+from . import _compat, _fastpath
+from ._fastpath import FastPath
+from ._ints import EVENTS as _EVENTS, SNDMORE as _SNDMORE, int_flags
 from ._stand_in import StandIn
 from ._tracker import green_tracker
 from ._waiting import (
@@ -60,44 +38,9 @@ from .poll import Poller
 __all__ = ["Context", "Socket"]
 
 
-_Base = zmq.backend.Socket
-_base_send = _Base.send
-_base_recv = _Base.recv
-_base_recv_into = _Base.recv_into
-_base_get: Callable[[Any, int], Any] = _Base.get
+_base_get: Callable[[Any, int], Any] = zmq.backend.Socket.get
+_base_recv_into = zmq.backend.Socket.recv_into
 _sugar_send = zmq.Socket.send
-
-# The range of a C int, which pyzmq's Cython layer converts flags to: flags
-# outside it fail at once (OverflowError), so they are checked before
-# taking a turn behind others.
-_INT_MIN = -(2**31)
-_INT_MAX = 2**31 - 1
-
-# Where recv may ask EVENTS instead of trying: by socket type, the EVENTS
-# bits that prove a recv would not wait (see Socket.recv and
-# design.md, "When recv asks EVENTS first"). A failed NOBLOCK recv costs
-# pyzmq an exception, more than twice the price of reading EVENTS.
-# Types whose recv can fail only with EAGAIN while the socket is open wait
-# exactly when POLLIN is missing. A REP can also fail with EFSM, but only in
-# its sending state, and there (unless ROUTER_MANDATORY is set, see
-# Socket.set) it always has POLLOUT, which it never has while it receives.
-# A REQ fails with EFSM in its sending state, which lacks POLLOUT when no
-# pipe has room; so it asks EVENTS only while a request it sent is known to
-# be unanswered (_REQUEST_SENT, see _Own.request_hint). PUB and PUSH raise
-# ENOTSUP: their recv must always try, for the error.
-_RECV_MASKS = dict.fromkeys((_DEALER, _ROUTER, _PAIR, _PULL, _SUB, _XSUB, _XPUB, _STREAM), _POLLIN)
-_REQUEST_SENT = _POLLIN | _POLLOUT
-
-# A hint ends at the first recv that EVENTS showed ready (so a stream makes
-# one call per message), except a REP's, which ends at the second. A REP
-# alternates recv and send, and a request already queued when it answered
-# the last one says little about the next: under many clients its recv
-# would otherwise fail about every other time, at the price of an
-# exception. _ONCE_MORE marks the first readiness still to come; EVENTS
-# never shows that bit. A hint maps to what is left of it after a readiness.
-_ONCE_MORE = 0x100
-_RECV_MASKS[_REP] = _POLLIN | _POLLOUT | _ONCE_MORE
-_HINT_AFTER_READY = {_POLLIN | _POLLOUT | _ONCE_MORE: _POLLIN | _POLLOUT}
 
 
 def _rechecking(name: str) -> Callable[..., Any]:
@@ -113,9 +56,7 @@ def _rechecking(name: str) -> Callable[..., Any]:
         try:
             return base(self, *args, **kwargs)
         finally:
-            state = self._green.state
-            if state is not None and state.waiting:
-                state.after_op()
+            self._fast.after_op()
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = (
@@ -147,83 +88,22 @@ _LIBZMQ_ENTRY_POINTS = (
 )
 
 
-class _Own:
-    """What one Python socket object knows of its libzmq socket.
-
-    A slots object: the hot paths read and write these on every call, and
-    an attribute of a pyzmq socket costs several times as much (its class
-    defines ``__getattr__``, for options as attributes, which keeps CPython
-    from specialising the lookup; a write goes through ``__setattr__``).
-    """
-
-    __slots__ = (
-        "state",
-        "hub",
-        "timeouts",
-        "recv_waited",
-        "recv_hint",
-        "request_hint",
-        "continuing",
-    )
-
-    def __init__(self, hub: Any, timeouts: dict[int, int] | None) -> None:
-        # The waiting state of the libzmq socket, shared with every other
-        # object on it: found in __init__, so that an operation through any
-        # wrapper wakes the waiters of all; or at the first wait, for
-        # subclasses that skip our __init__ (design.md, "Lazy state").
-        self.state: SocketWaiting | None = None
-        # The hub of the thread that created the socket (None if our
-        # __init__ was skipped: then the thread of the first wait).
-        self.hub = hub
-        # RCVTIMEO/SNDTIMEO as last read, by option; set() forgets them.
-        # None once the libzmq socket may have another Python object (a
-        # shadow, or anyone we handed its address to), which could set them
-        # behind our back.
-        self.timeouts = timeouts
-        # If the last blocking recv had to wait, the EVENTS bits that prove
-        # the next one would not (see Socket.recv); 0 otherwise.
-        self.recv_waited = 0
-        # This socket's bits of _RECV_MASKS, 0 if recv must always try;
-        # found at the first wait (see Socket._wait_turn).
-        self.recv_hint: int | None = None
-        # A REQ that sent the last frame of a request is in its receiving
-        # state until a recv takes the reply: until then its recv may ask
-        # EVENTS (see _RECV_MASKS). So its sends arm the recv hint with
-        # this, _REQUEST_SENT on a REQ of our own. Only this object's calls
-        # are seen, so it stays 0 where another object may share the libzmq
-        # socket; and every recv through this object that does not ask
-        # EVENTS clears the mark (see recv_bypassed).
-        self.request_hint = 0
-        # True while a multipart message goes frame by frame through a
-        # subclass's send or recv (see Socket._send_each): the frames after
-        # the first belong to a message libzmq has begun, and must not
-        # queue behind other greenlets' turns.
-        self.continuing = False
-
-    def shared(self) -> None:
-        """Another Python object may now use the libzmq socket: trust no cache."""
-        self.timeouts = None
-        self.recv_hint = None
-        self.recv_waited = 0
-        self.request_hint = 0
-
-
-class _OwnOnFirstUse:
-    """``Socket._green`` for an object our ``__init__`` has not seen (yet).
+class _FastPathOnFirstUse:
+    """``Socket._fast`` for an object our ``__init__`` has not seen (yet).
 
     A subclass may skip our ``__init__`` (design.md, "Lazy state"), and
     pyzmq's own ``__init__`` calls our overrides before ours runs: the first
-    use makes an empty :class:`_Own` in the object's ``__dict__``, which
-    shadows this (a descriptor without ``__set__``) from then on. Not
-    ``__getattr__``: a subclass may define its own.
+    use makes a FastPath in the object's ``__dict__``, which shadows this (a
+    descriptor without ``__set__``) from then on. Not ``__getattr__``: a
+    subclass may define its own.
     """
 
     def __get__(self, socket: Any, owner: Any = None) -> Any:
         if socket is None:
             return self
-        own = _Own(None, None)
-        object.__setattr__(socket, "_green", own)
-        return own
+        fast = FastPath(None, trusted=False)
+        object.__setattr__(socket, "_fast", fast)
+        return fast
 
 
 class Socket(zmq.Socket, metaclass=StandIn):
@@ -247,89 +127,28 @@ class Socket(zmq.Socket, metaclass=StandIn):
     _repr_cls = "green_zmq.Socket"
     _poller_class = Poller
 
-    # What this object knows of its libzmq socket (see _Own): made in
-    # __init__, or on first use for subclasses that skip our __init__.
-    _green = _OwnOnFirstUse()
+    # How this object's calls go (see _fastpath): made in __init__, or on
+    # first use for subclasses that skip our __init__.
+    _fast = _FastPathOnFirstUse()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         hub = get_hub()
         shadow = _compat.is_shadow(self)
-        own = _Own(hub, None if shadow else {})
-        object.__setattr__(self, "_green", own)
-        own.state = state = socket_waiting(self, hub, new=not shadow)
-        if not shadow and state.kind == _REQ:
-            own.request_hint = _REQUEST_SENT
+        state = socket_waiting(self, hub, new=not shadow)
+        fast = FastPath(hub, trusted=not shadow, kind=state.kind)
+        fast.state = state
+        object.__setattr__(self, "_fast", fast)
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
     def _state(self) -> SocketWaiting:
-        own = self._green
-        state = own.state
-        if state is None or state.closed:
-            if self._closed:
-                raise zmq.ZMQError(zmq.ENOTSOCK)
-            state = own.state = socket_waiting(self, own.hub)
-        return state
+        return self._fast.state_of(self)  # type: ignore[no-any-return]
 
     # -- sending -------------------------------------------------------------
 
-    def send(  # type: ignore[override]
-        self,
-        data: Any,
-        flags: int = 0,
-        copy: bool = True,
-        track: bool = False,
-        routing_id: int | None = None,
-        group: str | None = None,
-    ) -> Any:
-        """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
-        if track or routing_id is not None or group is not None:
-            # pyzmq's own send attaches these to a Frame; only the waiting is
-            # ours, and the tracker, so that waiting on it is green too.
-            result = self._green_call(
-                True, _send_with_options, int_flags(flags), data, copy, track, routing_id, group
-            )
-            return green_tracker(result, data) if track else result
-        # The rest is _green_call inlined, because this is the hot path.
-        if flags.__class__ is not int:
-            flags = int_flags(flags)
-        own = self._green
-        state = own.state
-        if state is None or not state.waiting:
-            # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
-            try:
-                result = _base_send(self, data, flags | _NOBLOCK, copy, track)
-            except zmq.Again:
-                if flags & _NOBLOCK:
-                    raise
-            else:
-                if own.request_hint and not flags & _SNDMORE:
-                    own.recv_waited = own.request_hint
-                return result
-        elif flags & _NOBLOCK:
-            try:
-                return _base_send(self, data, flags, copy, track)
-            finally:
-                state.after_op()
-        elif not state.senders or state.sends_by_peer or own.continuing:
-            try:
-                result = _base_send(self, data, flags | _NOBLOCK, copy, track)
-            except zmq.Again:
-                pass
-            else:
-                state.after_op()
-                return result
-        else:
-            # Others queue ahead: no call made, so no FD edge drained; but a
-            # call pyzmq refuses for its arguments fails now, as in a thread.
-            if data.__class__ is not bytes or not _INT_MIN <= flags <= _INT_MAX:
-                check_arguments(True, _base_send, (self, data, flags | _NOBLOCK, copy, track))
-            return self._wait_turn(
-                True, False, _base_send, self, data, flags | _NOBLOCK, copy, track
-            )
-        # The call and its arguments, not a closure or a partial: either would
-        # cost every wait an object more.
-        return self._wait_turn(True, True, _base_send, self, data, flags | _NOBLOCK, copy, track)
+    # The hot path itself (see _fastpath), with pyzmq's signatures.
+    send = _fastpath.send
+    recv = _fastpath.recv
 
     def send_multipart(  # type: ignore[override]
         self,
@@ -370,14 +189,14 @@ class Socket(zmq.Socket, metaclass=StandIn):
             return self.send(last, flags, copy=copy, track=track)
         if type(self).send is not Socket.send:
             return self._send_each(head, last, more, flags, copy, track)
+        fast = self._fast
         self.send(head[0], more, copy=copy, track=track)
         for part in head[1:]:
-            self._send_rest(part, more, copy, track)
-        result = self._send_rest(last, flags, copy, track)
-        own = self._green
-        if own.request_hint and not flags & _SNDMORE:
-            own.recv_waited = own.request_hint
-        self._after_op()
+            fast.send_rest(self, part, more, copy, track)
+        result = fast.send_rest(self, last, flags, copy, track)
+        if fast.arms and not flags & _SNDMORE:
+            fast.after_send()
+        fast.after_op()
         return green_tracker(result, last) if track else result
 
     def _send_each(
@@ -385,86 +204,17 @@ class Socket(zmq.Socket, metaclass=StandIn):
     ) -> Any:
         # A subclass that overrides send sees every frame, as pyzmq's
         # send_multipart promises; only the first can take a turn.
-        own = self._green
+        fast = self._fast
         self.send(head[0], more, copy=copy, track=track)
-        own.continuing = True
+        fast.continuing = True
         try:
             for part in head[1:]:
                 self.send(part, more, copy=copy, track=track)
             return self.send(last, flags, copy=copy, track=track)
         finally:
-            own.continuing = False
-
-    def _send_rest(self, part: Any, flags: int, copy: bool, track: bool) -> Any:
-        # libzmq accepts the rest of a message whose first frame it took
-        # (design.md, "Multipart"); the blocking fallback only guards
-        # against surprises.
-        try:
-            return _base_send(self, part, flags | _NOBLOCK, copy, track)
-        except zmq.Again:
-            return self.send(part, flags, copy=copy, track=track)
-
-    def _after_op(self) -> None:
-        state = self._green.state
-        if state is not None and state.waiting:
-            state.after_op()
+            fast.continuing = False
 
     # -- receiving -----------------------------------------------------------
-
-    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
-        """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
-        # _green_call inlined, because this is the hot path.
-        if flags.__class__ is not int:
-            flags = int_flags(flags)
-        own = self._green
-        state = own.state
-        if state is None or not state.waiting:
-            # A failed NOBLOCK recv costs pyzmq an exception, more than
-            # twice the price of reading EVENTS; where the last recv had to
-            # wait (request/reply, ping-pong) ask EVENTS first, on the socket
-            # types where EVENTS can prove that the call would wait
-            # (_RECV_MASKS). The hint clears as soon as EVENTS shows a bit of
-            # the mask, so a stream keeps one call per message, and a call
-            # that fails at once (a REP in its sending state) is made.
-            waited = own.recv_waited
-            if not waited:
-                try:
-                    return _base_recv(self, flags | _NOBLOCK, copy, track)
-                except zmq.Again:
-                    if flags & _NOBLOCK:
-                        raise
-            elif flags & _NOBLOCK:
-                own.recv_waited = 0
-                return _base_recv(self, flags, copy, track)
-            elif _base_get(self, _EVENTS) & waited:
-                own.recv_waited = _HINT_AFTER_READY.get(waited, 0)
-                try:
-                    return _base_recv(self, flags | _NOBLOCK, copy, track)
-                except zmq.Again:
-                    pass
-        elif flags & _NOBLOCK:
-            # A recv around the hint (see recv_bypassed), as below.
-            own.recv_waited = 0
-            try:
-                return _base_recv(self, flags, copy, track)
-            finally:
-                state.after_op()
-        elif not state.receivers or own.continuing:
-            own.recv_waited = 0
-            try:
-                result = _base_recv(self, flags | _NOBLOCK, copy, track)
-            except zmq.Again:
-                pass
-            else:
-                state.after_op()
-                return result
-        else:
-            # Others queue ahead: no call made, so no FD edge drained (but
-            # flags pyzmq refuses fail now, as in a thread of its own).
-            if not _INT_MIN <= flags <= _INT_MAX:
-                check_arguments(False, _base_recv, (self, flags | _NOBLOCK, copy, track))
-            return self._wait_turn(False, False, _base_recv, self, flags | _NOBLOCK, copy, track)
-        return self._wait_turn(False, True, _base_recv, self, flags | _NOBLOCK, copy, track)
 
     def recv_multipart(  # type: ignore[override]
         self, flags: int = 0, copy: bool = True, track: bool = False
@@ -481,16 +231,13 @@ class Socket(zmq.Socket, metaclass=StandIn):
         # Frames, even when bytes are wanted: Frame.more is half the price
         # of getsockopt(RCVMORE), which builds a SocketOption enum per call.
         track = track and not copy
-        frame = self.recv(flags, False, track)
+        fast = self._fast
+        frame = _fastpath.recv(self, flags, False, track)
         frames = [frame]
-        rest = flags | _NOBLOCK
         while frame.more:
-            try:
-                frame = _base_recv(self, rest, False, track)
-            except zmq.Again:
-                frame = self.recv(flags, False, track)
+            frame = fast.recv_rest(self, flags, track)
             frames.append(frame)
-        self._after_op()
+        fast.after_op()
         if copy:
             return [f.bytes for f in frames]
         return frames
@@ -499,105 +246,21 @@ class Socket(zmq.Socket, metaclass=StandIn):
         # A subclass that overrides recv sees every frame, as pyzmq's
         # recv_multipart promises (and asks getsockopt for RCVMORE, as it
         # does); only the first can take a turn.
-        own = self._green
+        fast = self._fast
         parts = [self.recv(flags, copy=copy, track=track)]
-        own.continuing = True
+        fast.continuing = True
         try:
             while self.getsockopt(zmq.RCVMORE):
                 parts.append(self.recv(flags, copy=copy, track=track))
         finally:
-            own.continuing = False
+            fast.continuing = False
         return parts
 
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
         """Receive into a buffer, as :meth:`zmq.Socket.recv_into`; blocks only this greenlet."""
-        return self._green_call(False, _recv_into, int_flags(flags), buffer, nbytes)
-
-    # -- waiting -------------------------------------------------------------
-
-    def _green_call(
-        self, writing: bool, call: Callable[..., Any], flags: int, *rest: Any
-    ) -> Any:
-        """Run ``call(self, flags, *rest)`` as a blocking call would, waiting only this greenlet.
-
-        With NOBLOCK in ``flags`` it is one call. Otherwise the call is tried
-        at once unless others queue in the same direction (first come, first
-        served), and waits its turn when it would block. Either way, whoever
-        else waits is re-checked afterwards, since the call drained the FD.
-        ``send`` and ``recv`` inline this decision tree for speed; the tests
-        drive every waiting scenario through all three.
-        """
-        own = self._green
-        if not writing:
-            own.recv_waited = 0
-        state = own.state
-        tried = True
-        if state is None or not state.waiting:
-            if flags & _NOBLOCK:
-                return call(self, flags, *rest)
-            try:
-                return call(self, flags | _NOBLOCK, *rest)
-            except zmq.Again:
-                pass
-        elif flags & _NOBLOCK:
-            try:
-                return call(self, flags, *rest)
-            finally:
-                state.after_op()
-        elif (
-            not (state.senders if writing else state.receivers)
-            or (writing and state.sends_by_peer)
-            or own.continuing
-        ):
-            try:
-                result = call(self, flags | _NOBLOCK, *rest)
-            except zmq.Again:
-                pass
-            else:
-                state.after_op()
-                return result
-        else:
-            # Others queue ahead: arguments pyzmq refuses fail now.
-            check_arguments(writing, call, (self, flags | _NOBLOCK, *rest))
-            tried = False
-        return self._wait_turn(writing, tried, call, self, flags | _NOBLOCK, *rest)
-
-    def _wait_turn(self, writing: bool, tried: bool, call: Callable[..., Any], *args: Any) -> Any:
-        # Others are queued, or the call would block: take a turn, first come
-        # first served, honouring SNDTIMEO/RCVTIMEO like blocking pyzmq.
-        # _state(), inlined for the common case: this is every wait's path.
-        own = self._green
-        state = own.state
-        if state is None or state.closed:
-            state = self._state()
-        option = _SNDTIMEO if writing else _RCVTIMEO
-        # Reading an option through pyzmq costs about a microsecond (it
-        # builds an enum), so the timeout is read once and kept; set()
-        # forgets it when it changes.
-        timeouts = own.timeouts
-        if timeouts is None:
-            timeout = _base_get(self, option)
-        else:
-            timeout = timeouts.get(option)
-            if timeout is None:
-                timeout = timeouts[option] = _base_get(self, option)
-        if not writing:
-            kind = state.kind
-            if kind == _REQ:
-                # This recv takes the reply (or times out): no longer known to be due.
-                own.recv_waited = 0
-            else:
-                # A wait starts the hint afresh.
-                hint = own.recv_hint
-                if hint is None:
-                    hint = _RECV_MASKS.get(kind, 0)
-                    if kind == _REP and own.timeouts is None:
-                        # Another object may share the libzmq socket and set
-                        # ROUTER_MANDATORY, which libzmq will not let us read back.
-                        hint = 0
-                    own.recv_hint = hint
-                own.recv_waited = hint
-        return state.wait_turn(writing, call, args, timeout, tried)
+        return self._fast.call(  # type: ignore[no-any-return]
+            self, False, _recv_into, int_flags(flags), buffer, nbytes
+        )
 
     # -- options, endpoints and lifetime ---------------------------------------
 
@@ -608,12 +271,10 @@ class Socket(zmq.Socket, metaclass=StandIn):
         used to wake greenlets waiting on this socket.
         """
         value = _base_get(self, option)
-        state = self._green.state
-        if state is not None and state.waiting:
-            if option == _EVENTS:
-                state.notify(value)
-            else:
-                state.after_op()
+        if option == _EVENTS:
+            self._fast.after_events(value)
+        else:
+            self._fast.after_op()
         return value
 
     # pyzmq binds this alias to the Cython method; rebind it to ours.
@@ -624,16 +285,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
         try:
             super().set(option, optval)
         finally:
-            own = self._green
-            if own.timeouts:
-                own.timeouts.pop(option, None)
-            state = own.state
-            if state is not None and state.waiting:
-                state.after_op()
-        if option == _ROUTER_MANDATORY and _base_get(self, _TYPE) == _REP:
-            # A REP with ROUTER_MANDATORY may lack POLLOUT in its sending
-            # state, where recv raises EFSM: its recv must try from now on.
-            own.recv_hint = own.recv_waited = 0
+            self._fast.after_option(self, option)
 
     # As for getsockopt; setting options as attributes goes through set().
     setsockopt = set
@@ -653,10 +305,10 @@ class Socket(zmq.Socket, metaclass=StandIn):
 
         Whoever asks may make a second Python object of it (a shadow) and set
         options through that, or recv through it, so from then on timeouts
-        are read at every wait, and the recv of a REP or REQ no longer asks
-        EVENTS first (see _RECV_MASKS).
+        are read at every wait, and recv no longer asks EVENTS first (see
+        _fastpath).
         """
-        self._green.shared()
+        self._fast.distrust()
         return super().underlying
 
     def poll(self, timeout: int | None = None, flags: int = zmq.POLLIN) -> int:
@@ -676,7 +328,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
         Greenlets waiting on it, through this object or any other on the same
         libzmq socket, wake at once with ``ZMQError(ENOTSOCK)``.
         """
-        state = self._green.state
+        state = self._fast.state
         if state is None and not self._closed:
             # Nobody waited through this object; others may have.
             state = existing_waiting(self)
@@ -685,36 +337,8 @@ class Socket(zmq.Socket, metaclass=StandIn):
             state.close()
 
 
-def _send_with_options(
-    socket: Any,
-    flags: int,
-    data: Any,
-    copy: bool,
-    track: bool,
-    routing_id: int | None,
-    group: str | None,
-) -> Any:
-    # pyzmq's own send, which puts a tracker, routing id or group on a Frame.
-    return _sugar_send(
-        socket, data, flags, copy=copy, track=track, routing_id=routing_id, group=group
-    )
-
-
 def _recv_into(socket: Any, flags: int, buffer: Any, nbytes: int) -> int:
     return _base_recv_into(socket, buffer, nbytes=nbytes, flags=flags)  # type: ignore[no-any-return]
-
-
-def recv_bypassed(socket: Any) -> None:
-    """A recv on ``socket`` went around the EVENTS hint: forget the hint.
-
-    A REQ's hint says that a reply is due (see _Own.request_hint); after
-    a recv that did not look at it (NOBLOCK, one made while others wait,
-    ``recv_into``, or a proxy's own Cython-level calls) that may no longer
-    be true.
-    """
-    # By MRO: standing in for zmq.Socket, Socket would count plain ones too.
-    if Socket in type(socket).__mro__:
-        socket._green.recv_waited = 0
 
 
 # Context.term runs in an OS thread of its own, started unpatched.

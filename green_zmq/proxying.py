@@ -56,6 +56,7 @@ from typing import Any
 import gevent
 import zmq
 
+from ._fastpath import fast_path_of
 from ._ints import (
     EVENTS as _EVENTS,
     NOBLOCK as _NOBLOCK,
@@ -65,15 +66,14 @@ from ._ints import (
     SNDMORE as _SNDMORE,
     TYPE as _TYPE,
 )
-from ._waiting import backoff, hand_on
-from .core import recv_bypassed
+from ._waiting import backoff
 from .poll import Poller
 
 __all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
 
 
 # The Cython methods: a burst skips the green overrides, and hands readiness
-# on to other waiters once per burst instead of once per call (_waiting.hand_on).
+# on to other waiters once per burst instead of once per call (FastPath.after_calls).
 # Messages move as Frames (recv with copy=False): no copy of the payload, and
 # Frame.more is far cheaper than getsockopt(RCVMORE), which builds a
 # SocketOption enum per call (about 1 us, more than the recv itself).
@@ -112,6 +112,8 @@ class _Direction:
     __slots__ = (
         "src",
         "dst",
+        "src_path",
+        "dst_path",
         "capture",
         "prefix",
         "swap_ids",
@@ -136,6 +138,10 @@ class _Direction:
     ) -> None:
         self.src = src
         self.dst = dst
+        # The sockets' fast paths: a burst goes around them, and hands the
+        # readiness it drained on through them.
+        self.src_path = fast_path_of(src)
+        self.dst_path = fast_path_of(dst)
         self.capture = capture
         # monitored_queue: the capture copy starts with this frame.
         self.prefix = prefix
@@ -180,8 +186,8 @@ class _Direction:
             self.blocked = True
             return 0
         moved = self._burst()
-        hand_on(self.src)
-        hand_on(self.dst)
+        self.src_path.after_calls()
+        self.dst_path.after_calls()
         return moved
 
     def _refused(self) -> int:
@@ -375,9 +381,9 @@ def _run(
     reverse = None if same else _Direction(backend, frontend, capture, out_prefix, swap_ids)
     poller = Poller()
     masks: dict[zmq.Socket, int] = {}
-    # The proxy's recvs go around the sockets' own methods.
-    recv_bypassed(frontend)
-    recv_bypassed(backend)
+    # The proxy's recvs go around the sockets' own methods, and their hints.
+    forward.src_path.forget()
+    forward.dst_path.forget()
 
     def want(socket: zmq.Socket, mask: int) -> None:
         if masks.get(socket, 0) != mask:
@@ -437,8 +443,8 @@ def _run(
         for socket in masks:
             if masks[socket]:
                 poller.unregister(socket)
-        recv_bypassed(frontend)
-        recv_bypassed(backend)
+        forward.src_path.forget()
+        forward.dst_path.forget()
 
 
 def _command(control: zmq.Socket, forward: _Direction, reverse: _Direction | None) -> bytes | None:

@@ -1,9 +1,10 @@
-"""One set of waiting scenarios, driven through every copy of the fast-path decision.
+"""One set of waiting scenarios, driven through every way into the fast path.
 
-``Socket.send`` and ``Socket.recv`` inline the decision tree of
-``Socket._green_call`` for speed; ``recv_into`` and tracked sends go
-through ``_green_call`` itself. Each scenario runs through all four, so
-the copies cannot drift apart.
+``Socket.send`` and ``Socket.recv`` are green_zmq._fastpath's own hot
+functions; ``recv_into`` and tracked sends enter through ``FastPath.call``.
+Whoever enters, the decisions while others wait (``FastPath.contended``) and
+the wait itself (``FastPath.wait_turn``) are the same code: each scenario
+runs through all four entries, in both directions.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ def _recv_into(s: zmq.Socket, flags: int = 0) -> bytes:
 
 # name -> (its direction, the call, taking the socket and flags)
 PATHS: dict[str, tuple[str, Callable[..., Any]]] = {
-    "recv (inlined)": ("recv", lambda s, flags=0: s.recv(flags)),
-    "recv_into (_green_call)": ("recv", _recv_into),
-    "send (inlined)": ("send", lambda s, flags=0: s.send(b"m", flags)),
-    "tracked send (_green_call)": (
+    "recv": ("recv", lambda s, flags=0: s.recv(flags)),
+    "recv_into (FastPath.call)": ("recv", _recv_into),
+    "send": ("send", lambda s, flags=0: s.send(b"m", flags)),
+    "tracked send (FastPath.call)": (
         "send",
         lambda s, flags=0: s.send(BIG, flags, copy=False, track=True),
     ),

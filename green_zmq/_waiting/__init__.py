@@ -29,7 +29,6 @@ from .sockets import (
     SocketWaiting,
     backoff,
     existing_waiting,
-    hand_on,
     socket_statistics,
     socket_waiting,
 )
@@ -51,7 +50,6 @@ __all__ = [
     "deadline_after",
     "existing_waiting",
     "fork_error",
-    "hand_on",
     "hub_waiting",
     "inherited",
     "park",

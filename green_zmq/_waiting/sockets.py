@@ -71,7 +71,6 @@ __all__ = [
     "SocketWaiting",
     "backoff",
     "existing_waiting",
-    "hand_on",
     "socket_statistics",
     "socket_waiting",
 ]
@@ -202,19 +201,6 @@ def existing_waiting(socket: zmq.Socket) -> SocketWaiting | None:
     return _by_handle.get(handle) if handle else None
 
 
-def hand_on(socket: zmq.Socket) -> None:
-    """After calls that skipped the green overrides (a proxy's burst): re-check for others.
-
-    Only turns, and pollers other than the caller's one, can be owed a
-    wakeup; the caller re-checks for itself.
-    """
-    # existing_waiting, inlined: a busy proxy calls this twice per burst.
-    handle = _handle_of(socket)
-    state = _by_handle.get(handle) if handle else None
-    if state is not None and (state.senders or state.receivers or len(state._interests) > 1):
-        state.after_op()
-
-
 def _forget_all() -> None:
     _by_handle.clear()
 
@@ -233,7 +219,7 @@ class SocketWaiting:
       turns queued per direction (a newcomer queues behind any);
     * :meth:`wait_turn`: take a turn in a direction and run a NOBLOCK call
       when it can succeed;
-    * :meth:`after_op`, :meth:`notify` (and the module's :func:`hand_on`): re-checks after
+    * :meth:`after_op`, :meth:`notify`, :meth:`hand_on`: re-checks after
       calls that may have drained the FD;
     * :meth:`close`: the libzmq socket is gone.
 
@@ -330,6 +316,15 @@ class SocketWaiting:
         for interest in self._interests:
             if events & interest.mask:
                 interest.fire(hub)
+
+    def hand_on(self) -> None:
+        """After calls that skipped the green overrides (a proxy's burst): re-check for others.
+
+        Only turns, and pollers other than the caller's one, can be owed a
+        wakeup; the caller re-checks for itself.
+        """
+        if self.senders or self.receivers or len(self._interests) > 1:
+            self.after_op()
 
     def got_news(self) -> None:
         """Somebody found this socket ready: its FD wakeups are not spinning."""

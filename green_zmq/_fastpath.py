@@ -1,0 +1,452 @@
+"""The hot path of a green socket, in one place: how a call goes, and when it waits.
+
+``green_zmq.Socket.send`` and ``recv`` are this module's :func:`send` and
+:func:`recv`, and every other call of a green socket that may block goes
+through the :class:`FastPath` of its Python object: ``Socket`` only adapts
+pyzmq's other signatures to it, and the proxy drives it for its bursts.
+Waiting itself is :mod:`._waiting`'s job: the fast path decides *whether*
+to wait, and hands the call to its socket's
+:class:`~._waiting.SocketWaiting` when it must.
+
+Notes on the approach
+---------------------
+
+A call is tried at once, NOBLOCK, and waits only when that fails: the
+common case costs one call into libzmq and a check of one int (does
+anybody wait on this socket?). When somebody does, the call may have to
+queue behind them, and whoever waits must be re-checked after it, since
+the call drained the socket's FD (design.md, "The FD is an edge")::
+
+    nobody waits ------------------> try; would block -> take a turn
+    somebody waits:
+      NOBLOCK ---------------------> try, re-check for the others
+      nobody ahead in its direction
+      (or a send by peer, or the
+      rest of a message begun) ----> try; done -> re-check; would block -> turn
+      others ahead ----------------> arguments checked, take a turn untried
+
+The recv hint. A failed NOBLOCK recv costs pyzmq an exception, more than
+twice the price of reading EVENTS. So where the last recv had to wait, the
+next one asks EVENTS first (:attr:`FastPath.ask_events`, the bits that
+prove a recv would not wait), on the socket types where EVENTS can prove
+it (design.md, "When recv asks EVENTS first")::
+
+    ask_events == 0 -- recv waited (after_wait) --> the type's mask
+    mask -- EVENTS shows a bit (after_ready) -----> 0 (a REP's: once more)
+    mask -- a recv around it (forget) ------------> 0
+    0 -- a REQ sends a request's last frame (after_send) --> POLLIN|POLLOUT
+
+This module is pure Python, typed so that Cython can compile it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import zmq
+from gevent.hub import get_hub
+
+from ._arguments import check_arguments
+from ._ints import (
+    DEALER,
+    EVENTS,
+    NOBLOCK,
+    PAIR,
+    POLLIN,
+    POLLOUT,
+    PULL,
+    RCVTIMEO,
+    REP,
+    REQ,
+    ROUTER,
+    ROUTER_MANDATORY,
+    SNDMORE,
+    SNDTIMEO,
+    STREAM,
+    SUB,
+    TYPE,
+    XPUB,
+    XSUB,
+    int_flags,
+)
+from ._tracker import green_tracker
+from ._waiting import SocketWaiting, socket_waiting
+
+__all__ = ["FastPath", "fast_path_of", "recv", "send"]
+
+_Base = zmq.backend.Socket
+_base_send = _Base.send
+_base_recv = _Base.recv
+_base_get: Callable[[Any, int], Any] = _Base.get
+_sugar_send = zmq.Socket.send
+_Again = zmq.Again
+
+# The range of a C int, which pyzmq's Cython layer converts flags to: flags
+# outside it fail at once (OverflowError), so they are checked before
+# taking a turn behind others.
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
+
+# The recv hint's mask by socket type (see the module's notes). Types whose
+# recv can fail only with EAGAIN while the socket is open wait exactly when
+# POLLIN is missing. A REP can also fail with EFSM, but only in its sending
+# state, and there (unless ROUTER_MANDATORY is set, see after_option) it
+# always has POLLOUT, which it never has while it receives. A REQ fails
+# with EFSM in its sending state, which lacks POLLOUT when no pipe has room;
+# so it asks EVENTS only while a request it sent is known to be unanswered
+# (_REQUEST_SENT, armed by after_send). PUB and PUSH raise ENOTSUP: their
+# recv always tries, for the error.
+_TYPE_MASKS = dict.fromkeys((DEALER, ROUTER, PAIR, PULL, SUB, XSUB, XPUB, STREAM), POLLIN)
+_REQUEST_SENT = POLLIN | POLLOUT
+# A hint ends at the first recv that EVENTS showed ready (so a stream makes
+# one call per message), except a REP's, which ends at the second: a REP
+# alternates recv and send, and a request already queued when it answered
+# the last one says little about the next (under many clients its recv
+# would otherwise fail about every other time). _ONCE_MORE marks the first
+# readiness still to come; EVENTS never shows that bit.
+_ONCE_MORE = 0x100
+_TYPE_MASKS[REP] = POLLIN | POLLOUT | _ONCE_MORE
+_AFTER_READY = {POLLIN | POLLOUT | _ONCE_MORE: POLLIN | POLLOUT}
+
+
+class FastPath:
+    """How the calls of one green socket object go: tried at once, waiting only when they must.
+
+    A slots object: the hot paths read and write these on every call, and
+    an attribute of a pyzmq socket costs several times as much (its class
+    defines ``__getattr__``, for options as attributes, which keeps CPython
+    from specialising the lookup; a write goes through ``__setattr__``).
+    Every method takes the socket, which the FastPath does not keep (a
+    socket and its FastPath would make a cycle, and an unclosed socket's
+    finalizer would wait for the garbage collector).
+    """
+
+    __slots__ = ("state", "hub", "timeouts", "ask_events", "type_mask", "arms", "continuing")
+
+    def __init__(self, hub: Any, trusted: bool, kind: int = 0) -> None:
+        # The waiting state of the libzmq socket, shared with every other
+        # object on it: found when the socket is made, so that an operation
+        # through any wrapper wakes the waiters of all; or at the first
+        # wait, for subclasses that skip our __init__ (design.md, "Lazy state").
+        self.state: SocketWaiting | None = None
+        # The hub of the thread that made the socket (None if our __init__
+        # was skipped: then the thread of the first wait).
+        self.hub = hub
+        # RCVTIMEO/SNDTIMEO as last read, by option; after_option forgets
+        # them. None once the libzmq socket may have another Python object
+        # (a shadow, or anyone we handed its address to), which could set
+        # them behind our back: then they are read at every wait.
+        self.timeouts: dict[int, int] | None = {} if trusted else None
+        # The recv hint (see the module's notes): the EVENTS bits that
+        # prove the next recv would not wait, 0 to just try.
+        self.ask_events = 0
+        # This socket type's mask for the hint, found at the first wait
+        # (None until then); 0 where recv must always try.
+        self.type_mask: int | None = None if trusted else 0
+        # What a sent request arms the hint with: only a REQ of our own
+        # (another object could take the reply unseen).
+        self.arms = _REQUEST_SENT if trusted and kind == REQ else 0
+        # True while a multipart message goes frame by frame through a
+        # subclass's send or recv: the frames after the first belong to a
+        # message libzmq has begun, and must not queue behind others' turns.
+        self.continuing = False
+
+    # -- the calls ---------------------------------------------------------------
+
+    def call(
+        self, sock: Any, writing: bool, call: Callable[..., Any], flags: int, *rest: Any
+    ) -> Any:
+        """``call(sock, flags, *rest)``, one of pyzmq's calls, as a blocking call would go.
+
+        For the calls other than a plain send and recv (``recv_into``, a
+        send with a tracker, routing id or group): their arguments are
+        always checked before they queue behind others.
+        """
+        if not writing:
+            self.ask_events = 0
+        args = (sock, flags | NOBLOCK, *rest)
+        state = self.state
+        if state is not None and state.waiting:
+            return self.contended(sock, writing, flags, call, args, False)
+        try:
+            return call(*args)
+        except _Again:
+            if flags & NOBLOCK:
+                raise
+        return self.wait_turn(sock, writing, True, call, args)
+
+    def contended(
+        self,
+        sock: Any,
+        writing: bool,
+        flags: int,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        plain_arguments: bool,
+    ) -> Any:
+        """``call(*args)`` (NOBLOCK) while somebody waits on the socket.
+
+        ``plain_arguments``: the call can fail only for the socket's reasons
+        (bytes to send, flags in range), so it needs no argument check
+        before it queues.
+        """
+        state = self.state
+        assert state is not None
+        if not writing:
+            # A recv that does not ask EVENTS: what the hint knew may be gone.
+            self.ask_events = 0
+        if flags & NOBLOCK:
+            try:
+                return call(*args)
+            finally:
+                state.after_op()
+        if (
+            not (state.senders if writing else state.receivers)
+            or (writing and state.sends_by_peer)
+            or self.continuing
+        ):
+            try:
+                result = call(*args)
+            except _Again:
+                return self.wait_turn(sock, writing, True, call, args)
+            state.after_op()
+            return result
+        # Others queue ahead: no call made, so no FD edge drained; but a
+        # call pyzmq refuses for its arguments fails now, as in a thread.
+        if not plain_arguments:
+            check_arguments(writing, call, args)
+        return self.wait_turn(sock, writing, False, call, args)
+
+    def wait_turn(
+        self,
+        sock: Any,
+        writing: bool,
+        tried: bool,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> Any:
+        """The call would block (``tried``), or others queue ahead: take a turn.
+
+        First come, first served, honouring SNDTIMEO/RCVTIMEO like blocking
+        pyzmq.
+        """
+        state = self.state
+        if state is None or state.closed:
+            state = self.state_of(sock)
+        option = SNDTIMEO if writing else RCVTIMEO
+        # Reading an option through pyzmq costs about a microsecond (it
+        # builds an enum), so the timeout is read once and kept;
+        # after_option forgets it when it changes.
+        timeouts = self.timeouts
+        if timeouts is None:
+            timeout = _base_get(sock, option)
+        else:
+            timeout = timeouts.get(option)
+            if timeout is None:
+                timeout = timeouts[option] = _base_get(sock, option)
+        if not writing:
+            self.after_wait(state.kind)
+        return state.wait_turn(writing, call, args, timeout, tried)
+
+    def send_rest(self, sock: Any, part: Any, flags: int, copy: bool, track: bool) -> Any:
+        """A frame after the first of a message, which libzmq takes without waiting.
+
+        (design.md, "Multipart"); the green send is only a guard against
+        surprises.
+        """
+        try:
+            return _base_send(sock, part, flags | NOBLOCK, copy, track)
+        except _Again:
+            return send(sock, part, flags, copy, track)
+
+    def recv_rest(self, sock: Any, flags: int, track: bool) -> Any:
+        """The next frame of a message whose first one was received: there at once."""
+        try:
+            return _base_recv(sock, flags | NOBLOCK, False, track)
+        except _Again:
+            return recv(sock, flags, False, track)
+
+    # -- the socket's state ------------------------------------------------------
+
+    def state_of(self, sock: Any) -> SocketWaiting:
+        """The waiting state of ``sock``'s libzmq socket, made if needed (ENOTSOCK if closed)."""
+        state = self.state
+        if state is None or state.closed:
+            if sock._closed:
+                raise zmq.ZMQError(zmq.ENOTSOCK)
+            state = self.state = socket_waiting(sock, self.hub)
+        return state
+
+    def after_op(self) -> None:
+        """A libzmq call was made outside :meth:`send`/:meth:`recv`: re-check for waiters."""
+        state = self.state
+        if state is not None and state.waiting:
+            state.after_op()
+
+    def after_events(self, events: int) -> None:
+        """EVENTS was read (which drained the FD): wake whoever it lets proceed."""
+        state = self.state
+        if state is not None and state.waiting:
+            state.notify(events)
+
+    def after_option(self, sock: Any, option: int) -> None:
+        """An option was set: forget a kept timeout, and what it changes of the hint."""
+        if self.timeouts:
+            self.timeouts.pop(option, None)
+        self.after_op()
+        if option == ROUTER_MANDATORY and _base_get(sock, TYPE) == REP:
+            # A REP with ROUTER_MANDATORY may lack POLLOUT in its sending
+            # state, where recv raises EFSM: its recv must try from now on.
+            self.type_mask = self.ask_events = 0
+
+    def after_calls(self) -> None:
+        """After calls that skipped the green overrides (a proxy's burst): hand readiness on."""
+        self.ask_events = 0
+        state = self.state
+        if state is not None:
+            state.hand_on()
+
+    # -- the recv hint's transitions -------------------------------------------------
+
+    def after_send(self) -> None:
+        """The last frame of a request went: the reply is due (a REQ of our own)."""
+        self.ask_events = self.arms
+
+    def after_wait(self, kind: int) -> None:
+        """A recv is about to wait: ask EVENTS first from the next one on."""
+        if kind == REQ:
+            # This recv takes the reply (or times out): no longer known to be due.
+            self.ask_events = 0
+            return
+        mask = self.type_mask
+        if mask is None:
+            mask = self.type_mask = _TYPE_MASKS.get(kind, 0)
+        self.ask_events = mask
+
+    def after_ready(self, mask: int) -> None:
+        """EVENTS showed a bit of the hint's mask: the hint ends (a REP's, at the second)."""
+        self.ask_events = _AFTER_READY.get(mask, 0)
+
+    def forget(self) -> None:
+        """A recv went around the hint: what it knew may be gone."""
+        self.ask_events = 0
+
+    def distrust(self) -> None:
+        """Another Python object may now use the libzmq socket: trust no cache, no hint."""
+        self.timeouts = None
+        self.type_mask = 0
+        self.ask_events = 0
+        self.arms = 0
+
+
+# The hot path: green_zmq.Socket's send and recv themselves (a method of a
+# FastPath called from them would cost every call a Python call more,
+# about 50 ns of a 0.8 us send and recv).
+
+
+def send(
+    sock: Any,
+    data: Any,
+    flags: int = 0,
+    copy: bool = True,
+    track: bool = False,
+    routing_id: int | None = None,
+    group: str | None = None,
+) -> Any:
+    """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
+    fast: FastPath = sock._fast
+    if track or routing_id is not None or group is not None:
+        # pyzmq's own send attaches these to a Frame; only the waiting is
+        # ours, and the tracker, so that waiting on it is green too.
+        result = fast.call(
+            sock, True, _send_with_options, int_flags(flags), data, copy, track, routing_id, group
+        )
+        return green_tracker(result, data) if track else result
+    if flags.__class__ is not int:
+        flags = int_flags(flags)
+    state = fast.state
+    if state is None or not state.waiting:
+        # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
+        try:
+            result = _base_send(sock, data, flags | NOBLOCK, copy, track)
+        except _Again:
+            if flags & NOBLOCK:
+                raise
+            result = fast.wait_turn(
+                sock, True, True, _base_send, (sock, data, flags | NOBLOCK, copy, track)
+            )
+    else:
+        result = fast.contended(
+            sock,
+            True,
+            flags,
+            _base_send,
+            (sock, data, flags | NOBLOCK, copy, track),
+            data.__class__ is bytes and _INT_MIN <= flags <= _INT_MAX,
+        )
+    if fast.arms and not flags & SNDMORE:
+        fast.after_send()
+    return result
+
+
+def recv(sock: Any, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+    """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
+    if flags.__class__ is not int:
+        flags = int_flags(flags)
+    fast: FastPath = sock._fast
+    state = fast.state
+    if state is not None and state.waiting:
+        return fast.contended(
+            sock,
+            False,
+            flags,
+            _base_recv,
+            (sock, flags | NOBLOCK, copy, track),
+            _INT_MIN <= flags <= _INT_MAX,
+        )
+    mask = fast.ask_events
+    if not mask:
+        try:
+            return _base_recv(sock, flags | NOBLOCK, copy, track)
+        except _Again:
+            if flags & NOBLOCK:
+                raise
+    elif flags & NOBLOCK:
+        fast.forget()
+        return _base_recv(sock, flags, copy, track)
+    elif _base_get(sock, EVENTS) & mask:
+        fast.after_ready(mask)
+        try:
+            return _base_recv(sock, flags | NOBLOCK, copy, track)
+        except _Again:
+            pass
+    return fast.wait_turn(sock, False, True, _base_recv, (sock, flags | NOBLOCK, copy, track))
+
+
+def _send_with_options(
+    sock: Any,
+    flags: int,
+    data: Any,
+    copy: bool,
+    track: bool,
+    routing_id: int | None,
+    group: str | None,
+) -> Any:
+    # pyzmq's own send, which puts a tracker, routing id or group on a Frame.
+    return _sugar_send(
+        sock, data, flags, copy=copy, track=track, routing_id=routing_id, group=group
+    )
+
+
+def fast_path_of(sock: Any) -> FastPath:
+    """The FastPath of a green socket, or a new one for any other pyzmq socket.
+
+    A plain pyzmq socket's calls do not go through it; the proxy uses one
+    to hand readiness on after its bursts, as for a green socket.
+    """
+    fast = getattr(type(sock), "_fast", None)
+    if fast is not None:
+        return sock._fast  # type: ignore[no-any-return]
+    path = FastPath(get_hub(), trusted=False)
+    path.state = socket_waiting(sock)
+    return path
