@@ -31,10 +31,10 @@ pytest.importorskip("tornado")
 import tornado.ioloop  # noqa: E402
 from tornado.platform.asyncio import AsyncIOLoop  # noqa: E402
 
+from green_zmq.asyncio import GreenEventLoop  # noqa: E402
 from green_zmq.eventloop import ioloop  # noqa: E402
 from green_zmq.eventloop.ioloop import (  # noqa: E402
     DelayedCallback,
-    GreenEventLoop,
     IOLoop,
     PeriodicCallback,
     ZMQPoller,
@@ -938,7 +938,7 @@ import asyncio, os, sys
 
 import gevent
 
-from green_zmq.eventloop.ioloop import GreenEventLoop
+from green_zmq.asyncio import GreenEventLoop
 
 
 def attempt(call):
@@ -998,3 +998,34 @@ def test_fd_closed_while_registered_does_what_it_does_to_a_plain_asyncio_loop(
     result = run_python(FD_CLOSED_WHILE_REGISTERED, reused)
     plain, green = result.stdout.splitlines()
     assert green == plain
+
+
+# -- the green asyncio loop on its own ---------------------------------------------
+
+NO_TORNADO_PROGRAM = """
+import sys
+sys.modules["tornado"] = None  # as if the eventloop extra were not installed
+import asyncio, gevent
+from green_zmq.asyncio import GreenEventLoop
+
+ticks = []
+def ticker():
+    while True:
+        ticks.append(1)
+        gevent.sleep(0.001)
+
+async def main():
+    await asyncio.sleep(0.05)
+    return "done"
+
+other = gevent.spawn(ticker)
+loop = GreenEventLoop()
+print(loop.run_until_complete(main()), len(ticks) > 5)
+other.kill()
+loop.close()
+"""
+
+
+@pytest.mark.timeout(30)
+def test_the_green_asyncio_loop_needs_no_tornado_and_lets_greenlets_run() -> None:
+    assert run_python(NO_TORNADO_PROGRAM).stdout.split() == ["done", "True"]
