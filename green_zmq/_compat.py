@@ -3,7 +3,7 @@
 pyzmq, asyncio and tornado do not offer these publicly. Each accessor
 names what it reads, and fails with :class:`CompatError` naming the
 attribute and the dependency's version when a release takes it away, so
-that an upgrade fails loudly instead of hanging. ``tests/test_compat.py``
+that an upgrade fails loudly instead of hanging. ``tests/test_contract.py``
 checks each one against the installed versions.
 """
 
@@ -175,7 +175,7 @@ def device_prefixes(device: Any) -> tuple[bytes, bytes]:
 
 
 # Private methods of dependencies that green_zmq overrides or calls on its
-# own subclasses: (module, class, attribute). tests/test_compat.py checks
+# own subclasses: (module, class, attribute). tests/test_contract.py checks
 # that each still exists, so that an upgrade that renames one fails loudly.
 OVERRIDDEN_HOOKS: tuple[tuple[str, str, str], ...] = (
     ("tornado.platform.asyncio", "BaseAsyncIOLoop", "_clear_current_hook"),

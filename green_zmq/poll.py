@@ -133,7 +133,7 @@ class Poller(zmq.Poller, metaclass=StandIn):
         waiting = self._waiting
         waiting.check_open(items)
         ready = zmq_poll(items, 0) if items else []
-        waiting.checked(items, ready, woken)
+        waiting.after_poll(items, ready, woken)
         return ready
 
     def _to_check(self) -> list[tuple[Any, int]]:

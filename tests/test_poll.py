@@ -11,6 +11,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import existing_waiting, socket_statistics
+from green_zmq._waiting.fd_watch import FdWatch
 from helpers import pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
@@ -231,10 +232,10 @@ def test_a_stuck_readable_fd_does_not_spin(ctx, ticker, pipe):
     # Stand-in for libzmq leaving its FD readable: watch a pipe nobody drains.
     r, w = pipe
     os.write(w, b"stuck")
-    state._watcher.close()
+    state.watch.close()
     state.fd = r
-    state._watcher = gevent.get_hub().loop.io(r, 1)
-    state._watcher.start(state._on_fd)
+    state.watch = FdWatch(state, r, gevent.get_hub())
+    state.watch.start()
     before = zmq.statistics().fd_wakeups
     assert poller.poll(300) == []
     wakeups = zmq.statistics().fd_wakeups - before
@@ -252,11 +253,11 @@ def test_watchers_persist_across_polls(ctx, pipe):
     poller.register(b, zmq.POLLIN)
     poller.register(r, zmq.POLLIN)
     poller.poll(1)
-    socket_watcher = existing_waiting(b)._watcher
+    socket_watcher = existing_waiting(b).watch._watcher
     fd_watcher = poller._waiting._raw._watcher
     for _ in range(3):
         assert poller.poll(1) == []
-    assert existing_waiting(b)._watcher is socket_watcher
+    assert existing_waiting(b).watch._watcher is socket_watcher
     assert poller._waiting._raw._watcher is fd_watcher
 
 
@@ -516,6 +517,7 @@ import zmq as plain_zmq
 
 import green_zmq as zmq
 from green_zmq._waiting import existing_waiting
+from green_zmq._waiting.fd_watch import FdWatch
 
 zmq.set_sweep_interval(0)
 ctx = zmq.Context()
@@ -528,13 +530,13 @@ poller.register(b, zmq.POLLIN)
 state = existing_waiting(b)
 r, w = os.pipe()
 os.write(w, b"stuck")
-state._watcher.close()
+state.watch.close()
 state.fd = r
-state._watcher = gevent.get_hub().loop.io(r, 1)
-state._watcher.start(state._on_fd)
+state.watch = FdWatch(state, r, gevent.get_hub())
+state.watch.start()
 waiting = gevent.spawn(poller.poll, 5000)
 with gevent.Timeout(5):
-    while state._backoff is None:
+    while not state.watch.backing_off:
         gevent.sleep(0.001)
 plain_zmq.Socket.shadow(b.underlying).close()
 os.close(r)

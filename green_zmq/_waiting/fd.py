@@ -88,19 +88,19 @@ class FdSet:
     selector raises them.
     """
 
-    __slots__ = ("_epoll", "_watcher", "_callback", "_priority", "_loop", "_events")
+    __slots__ = ("_epoll", "_watcher", "_callback", "_priority", "_hub_loop", "_events")
 
     def __init__(self, callback: Callable[[], None], priority: int | None = None) -> None:
         self._callback = callback
         self._priority = priority
-        self._loop = get_hub().loop
+        self._hub_loop = get_hub().loop
         # fd -> what it is watched for (READABLE | WRITABLE | URGENT).
         self._events: dict[int, int] = {}
         self._epoll = _epoll()
         self._watcher = self._watch(self._epoll)
 
     def _watch(self, epoll: Any) -> Any:
-        watcher = self._loop.io(epoll.fileno(), READABLE)
+        watcher = self._hub_loop.io(epoll.fileno(), READABLE)
         if self._priority is not None:
             watcher.priority = self._priority
         return watcher

@@ -1,7 +1,7 @@
 """The waiting side of a poller: persistent registrations, and any number of poll calls.
 
 A :class:`PollWaiting` belongs to one poller. Its registrations persist
-between polls: an :class:`Interest` on a socket's shared state for each zmq
+between polls: a :class:`Registration` on a socket's shared state for each zmq
 socket, and its raw fds in one :class:`~.fd.FdSet`. Each poll call parks a
 turn of its own, so several greenlets may poll one poller at once, and
 every registration that fires wakes all of them, as a readiness would
@@ -14,7 +14,7 @@ sockets cost nothing. Lifecycle of a registration::
 
     watch_socket() / watch_fd() -> registered, dirty
     wait()  -> park until a registration fires, or the deadline
-    checked() after each zmq_poll -> hand the readiness on to other waiters
+    after_poll() after each zmq_poll -> hand the readiness on to other waiters
     unwatch() / poller collected -> registration removed
 """
 
@@ -33,7 +33,7 @@ from .registry import hub_waiting
 from .sockets import SocketWaiting
 from .turns import Turn, park, wake, wake_in_hub
 
-__all__ = ["Interest", "PollWaiting"]
+__all__ = ["PollWaiting", "Registration"]
 
 _epoll = get_original("select", "epoll")
 _FD_READABLE = select.EPOLLIN
@@ -52,8 +52,8 @@ def _add_fd(signalled: Any, fd: int) -> None:
         pass
 
 
-class Interest:
-    """A poller's persistent registration on one socket: which events it wants.
+class Registration:
+    """A poller's persistent registration on one socket (a :class:`.sockets.Interest`).
 
     ``key`` is what the poller registered (it reports results by it);
     ``turns`` is the poller's list of parked poll calls, shared, so that the
@@ -68,12 +68,12 @@ class Interest:
         self.key = key
         self.turns = poller.turns
 
-    def fire(self, hub: Any) -> None:
+    def wake(self, hub: Any) -> None:
         self.poller.dirty.add(self.key)
         for turn in self.turns:
             wake(turn, hub)
 
-    def fire_in_hub(self) -> None:
+    def wake_in_hub(self) -> None:
         self.poller.dirty.add(self.key)
         turns = self.turns
         if len(turns) == 1:
@@ -83,9 +83,15 @@ class Interest:
         for turn in list(turns):
             wake_in_hub(turn)
 
-    def dormant(self, state: SocketWaiting) -> None:
+    def watch_stopped(self, state: SocketWaiting) -> None:
         self.poller.dirty.add(self.key)
         self.poller.dormant.append(state)
+
+    def contention(self, state: SocketWaiting, contended: bool) -> None:
+        if contended:
+            self.poller.contended.add(state)
+        else:
+            self.poller.contended.discard(state)
 
 
 class PollWaiting:
@@ -101,7 +107,12 @@ class PollWaiting:
         # polling (so an FD nobody drains cannot spin the hub); restarted
         # before the next park.
         self.dormant: list[SocketWaiting] = []
-        self._sockets: dict[Any, tuple[SocketWaiting, Interest, int, bool]] = {}
+        # The states of this poller's sockets that others wait on too (turns,
+        # other registrations): a poll drains their FDs, and must re-check
+        # them for the others afterwards. Kept up to date by the sockets
+        # (Registration.contention), so that idle ones cost a poll nothing.
+        self.contended: set[SocketWaiting] = set()
+        self._sockets: dict[Any, tuple[SocketWaiting, Registration, int, bool]] = {}
         # Raw fds (ints and fileno() objects), all in one set made at the
         # first: key -> (fd, what it is watched for). Several keys may name
         # one fd; the set watches it for all of them.
@@ -135,7 +146,7 @@ class PollWaiting:
             self.dirty.add(key)
             return
         self.unwatch(key)
-        interest = Interest(self, mask, key)
+        interest = Registration(self, mask, key)
         state.add_interest(interest)
         fd = state.fd
         self._sockets[key] = (state, interest, fd, plain)
@@ -282,7 +293,7 @@ class PollWaiting:
                     dirty.update(keys)
         return dirty
 
-    def checked(
+    def after_poll(
         self, looked_at: list[tuple[Any, int]], ready: list[tuple[Any, int]], woken: bool
     ) -> None:
         """After a ``zmq_poll`` of the items ``looked_at`` found ``ready``: forget, hand on.
@@ -309,21 +320,18 @@ class PollWaiting:
                         if woken:
                             entry = sockets.get(key)
                             if entry is not None:
-                                entry[0].futile()
+                                entry[0].watch.fruitless_wakeup()
             if before >= _FEW_KEYS:
                 self._compact_dirty(before)
-        contended = self.registry.contended
-        if contended:
-            mine = self._states
-            for state in list(contended):
-                if state in mine:
-                    state.after_op()
+        if self.contended:
+            for state in list(self.contended):
+                state.after_op()
         if ready:
             found_socket = False
             for key, _ in ready:
                 entry = sockets.get(key)
                 if entry is not None:
-                    entry[0].got_news()
+                    entry[0].watch.news()
                     found_socket = True
             if found_socket:
                 # Other poll calls of this poller, parked: the sockets we

@@ -16,6 +16,7 @@ from .fork import on_fork_in_child
 
 if TYPE_CHECKING:
     from .sockets import SocketWaiting
+    from .turns import Turn
 
 __all__ = [
     "HubWaiting",
@@ -166,10 +167,6 @@ class HubWaiting:
         self.hub = hub
         # Sockets with a turn queued or a poller interest registered.
         self.waiting: set[SocketWaiting] = set()
-        # Sockets with a queued reader or writer, or more than one poller
-        # interest: after a poller drains their FDs it must re-check them
-        # for the others.
-        self.contended: set[SocketWaiting] = set()
         self.parked = 0
         self.fd_wakeups = 0
         self.rechecks = 0
@@ -244,9 +241,42 @@ class HubWaiting:
         gevent.spawn_raw(self.sweep)
 
     def sweep(self) -> None:
+        """Safety net: find readiness that nobody was woken for, count it, heal it.
+
+        A message can land between the look at the FD and the EVENTS read
+        below, and no check can tell that from a lost wakeup. But a lost
+        wakeup leaves its greenlet parked for good, so the sweeper only looks
+        at sockets with a turn parked since before its previous pass:
+        younger waits are left alone (the EVENTS read would drain their FD),
+        a lost one is found one pass later, and a racing arrival would have
+        to hit a microsecond window of a wait longer than the sweep
+        interval, on a socket whose watcher has not fired since the
+        previous pass.
+        """
         self.sweeps += 1
+        before_last_pass = self.sweeps - 1
         for state in list(self.waiting):
-            state.sweep()
+            watch = state.watch
+            if state.closed or not state.waiting or watch.backing_off or not watch.active:
+                # (Not watched: no poller is polling, nobody is owed a wakeup.)
+                continue
+            if not _any_overdue(state.heads(), before_last_pass):
+                continue
+            if watch.signalled():
+                # The watcher has not run yet for a pending edge; not a miss.
+                continue
+            events = state.read_events()
+            if events is None:
+                continue
+            # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
+            # socket whose watcher fired since our last look is busy, and what
+            # we see is far likelier a message racing our check.
+            quiet = not watch.fired_since_last_look()
+            if quiet and _any_overdue(state.owed(events), before_last_pass):
+                self.missed_edges += 1
+            # Heal it, and in any case hand the EVENTS just read (which
+            # drained the FD) to whoever wants them.
+            state.notify(events)
 
     def statistics(self) -> WaitStatistics:
         return WaitStatistics(
@@ -260,6 +290,14 @@ class HubWaiting:
 
 
 _hubs: weakref.WeakKeyDictionary[Any, HubWaiting] = weakref.WeakKeyDictionary()
+
+
+def _any_overdue(turns: list[Turn], pass_number: int) -> bool:
+    """Is any of ``turns`` parked, not woken, and since before the given sweep pass?"""
+    return any(
+        turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
+        for turn in turns
+    )
 
 
 def hub_waiting(hub: Any) -> HubWaiting:

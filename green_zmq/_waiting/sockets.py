@@ -37,39 +37,35 @@ Lifecycle of a :class:`SocketWaiting` (one per libzmq socket, made on first wait
     close() by any wrapper -> everyone woken, watcher closed, state forgotten
     fork -> in the child, everyone parked is woken and fails
 
-A sweeper per hub re-reads ``EVENTS`` of sockets with long-parked
-greenlets (see :meth:`SocketWaiting.sweep`). It is a safety net, not the
-mechanism: when it finds a socket ready that nobody woke while the FD shows
-nothing pending, that is a lost wakeup and ``missed_edges`` counts it.
+The FD's watcher, its spin guard and backoff are the socket's
+:class:`~.fd_watch.FdWatch`; the poller registrations on it are objects of
+:mod:`.polling`, seen here only through the :class:`Interest` protocol; the
+safety-net sweep is the registry's (:meth:`.registry.HubWaiting.sweep`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import select
 import weakref
 from collections import deque
 from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import zmq
 from gevent.hub import get_hub
-from gevent.monkey import get_original
 
 from .. import _compat
 from .._ints import ENOTSOCK, EVENTS, FD, PEER, POLLIN, POLLOUT, ROUTER, SERVER, STREAM, TYPE
+from .fd_watch import FdWatch
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
-from .turns import Turn, park, wake, wake_in_hub
-
-if TYPE_CHECKING:
-    from .polling import Interest
+from .turns import Turn, backoff, park, wake, wake_in_hub
 
 __all__ = [
+    "Interest",
     "SocketStatistics",
     "SocketWaiting",
-    "backoff",
     "existing_waiting",
     "socket_statistics",
     "socket_waiting",
@@ -79,19 +75,6 @@ _Backend = zmq.backend.Socket
 # The Cython method, so that re-checks skip every Python override.
 _getsockopt: Callable[[Any, int], Any] = _Backend.get
 _handle_of: Callable[[Any], int] = _Backend.underlying.__get__  # type: ignore[attr-defined]
-
-# The sweeper and the spin guard look at the FD without yielding, even
-# under monkey-patching.
-_real_select = get_original("select", "select")
-_real_poll = get_original("select", "poll")
-_FD_READABLE = select.POLLIN
-
-# Spin guard: after this many wakeups in a row that found the FD still
-# signalled right after a call drained it, back off from 2 ms doubling up
-# to 100 ms.
-_SPIN_LIMIT = 16
-_SPIN_BACKOFF = 0.001
-_SPIN_BACKOFF_MAX = 0.1
 
 # A turn whose call fails although EVENTS shows its direction ready retries
 # after 1 ms, doubling up to 50 ms, unless an FD edge wakes it first.
@@ -105,24 +88,12 @@ _FUTILE_PAUSE_MAX = 0.05
 _SENDS_BY_PEER = frozenset((ROUTER, STREAM, SERVER, PEER))
 
 
-def backoff(base: float, cap: float, count: int) -> float:
-    """``base`` doubled ``count - 1`` times, at most ``cap``: the package's one backoff."""
-    if count > 60:
-        return cap
-    return min(base * 2 ** (count - 1), cap)
-
-
 def _is_open(fd: int) -> bool:
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
     except OSError:
         return False
     return True
-
-
-def _overdue(turn: Turn, pass_number: int) -> bool:
-    """Parked, not woken, and since before the given sweep pass."""
-    return turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
 
 
 # libzmq socket handle -> its state. Weak: the wrappers (and pollers) keep a
@@ -147,7 +118,9 @@ def socket_waiting(socket: zmq.Socket, hub: Any = None, new: bool = False) -> So
         state.close()
     elif state is not None:
         if not state.stale(_getsockopt(socket, FD)):
-            state.attached()
+            # Another object found it: the FD's number may belong to a new
+            # file by now (see FdWatch.renew).
+            state.watch.renew()
             return state
         state.close()
     state = SocketWaiting(handle, hub if hub is not None else get_hub(), _origin_of(socket))
@@ -169,6 +142,30 @@ def _origin_of(socket: zmq.Socket) -> zmq.Socket | None:
         socket = other
         seen += 1
     return socket
+
+
+class Interest(Protocol):
+    """A poller's registration on a socket, as the socket's state sees it (see :mod:`.polling`).
+
+    ``mask`` is the events it wants; ``turns`` its poller's parked poll
+    calls (empty: nobody polls now).
+    """
+
+    mask: int
+    turns: list[Turn]
+
+    def wake(self, hub: Any) -> None:
+        """The socket may have what it wants: wake its parked polls (from a greenlet)."""
+
+    def wake_in_hub(self) -> None:
+        """As :meth:`wake`, from a callback in the hub."""
+
+    def watch_stopped(self, state: SocketWaiting) -> None:
+        """The socket's watch stopped for want of parked waiters: restart it before a poll."""
+
+    def contention(self, state: SocketWaiting, contended: bool) -> None:
+        """Whether others wait on the socket too (turns, other registrations): a poll of
+        it must then re-check it for them after draining its FD."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +206,7 @@ on_fork_in_child(_forget_all)
 
 
 class SocketWaiting:
-    """The greenlets waiting on one libzmq socket, and the FD watcher that wakes them.
+    """The greenlets waiting on one libzmq socket, in turns per direction, and who wakes them.
 
     The public face, for the wrappers:
 
@@ -223,8 +220,9 @@ class SocketWaiting:
       calls that may have drained the FD;
     * :meth:`close`: the libzmq socket is gone.
 
-    Poller interests are :mod:`.polling`'s business, through
-    :meth:`add_interest` and :meth:`remove_interest`.
+    Poller registrations come and go through :meth:`add_interest` and
+    :meth:`remove_interest`; the FD's watch (:attr:`watch`) calls back
+    :meth:`fd_fired`, :meth:`watch_stopped` and :meth:`backoff_over`.
     """
 
     __slots__ = (
@@ -236,18 +234,13 @@ class SocketWaiting:
         "kind",
         "hub",
         "registry",
-        "_watcher",
+        "watch",
         "_interests",
         "waiting",
         "senders",
         "receivers",
         "sends_by_peer",
         "closed",
-        "_idle_fires",
-        "_backoff",
-        "_fd_poll",
-        "_fires",
-        "_fires_seen",
         "_spare_turn",
     )
 
@@ -260,11 +253,11 @@ class SocketWaiting:
         # found under this address is still its socket's (see stale).
         self._origin = None if origin is None else weakref.ref(origin)
         self.fd: int = _getsockopt(self._zsock, FD)
-        # The socket type, for the wrappers' hot paths (see core.Socket.send).
+        # The socket type, for the fast path (see _fastpath).
         self.kind: int = _getsockopt(self._zsock, TYPE)
         self.hub = hub
         self.registry: HubWaiting = hub_waiting(hub)
-        self._watcher = hub.loop.io(self.fd, 1)
+        self.watch = FdWatch(self, self.fd, hub)
         # The turns queued per direction, first come first served.
         self.receivers: deque[Turn] = deque()
         self.senders: deque[Turn] = deque()
@@ -276,15 +269,6 @@ class SocketWaiting:
         self._interests: list[Interest] = []
         self.waiting = 0
         self.closed = False
-        # Spin guard: wakeups in a row that found the FD signalled again
-        # right after a call drained it (see futile).
-        self._idle_fires = 0
-        self._backoff: Any = None
-        self._fd_poll: Any = None
-        # FD wakeups with somebody waiting, and their count at the sweeper's
-        # last look (see sweep).
-        self._fires = 0
-        self._fires_seen = 0
         self._spare_turn: Turn | None = None
 
     # -- after operations ----------------------------------------------------
@@ -294,13 +278,18 @@ class SocketWaiting:
         if self.closed:
             return
         self.registry.rechecks += 1
+        events = self.read_events()
+        if events is not None:
+            self.notify(events)
+
+    def read_events(self) -> int | None:
+        """EVENTS, through no Python override; ``None`` (and everyone woken) if it fails."""
         try:
-            events = _getsockopt(self._zsock, EVENTS)
+            return _getsockopt(self._zsock, EVENTS)  # type: ignore[no-any-return]
         except zmq.ZMQError:
             # Closed or terminated: let every waiter run into the error itself.
             self.wake_all()
-            return
-        self.notify(events)
+            return None
 
     def notify(self, events: int) -> None:
         """Wake, for the given EVENTS value, everybody who can proceed."""
@@ -315,7 +304,7 @@ class SocketWaiting:
                 wake(self.senders[0], hub)
         for interest in self._interests:
             if events & interest.mask:
-                interest.fire(hub)
+                interest.wake(hub)
 
     def hand_on(self) -> None:
         """After calls that skipped the green overrides (a proxy's burst): re-check for others.
@@ -326,34 +315,41 @@ class SocketWaiting:
         if self.senders or self.receivers or len(self._interests) > 1:
             self.after_op()
 
-    def got_news(self) -> None:
-        """Somebody found this socket ready: its FD wakeups are not spinning."""
-        self._idle_fires = 0
+    # -- who is parked, and who is owed (the sweeper asks) ----------------------------
 
-    def futile(self) -> None:
-        """A woken waiter found nothing: count it if the FD is stuck signalled.
+    def has_parked(self) -> bool:
+        """Is any greenlet parked on this socket right now (not just registered)?"""
+        if self.receivers or self.senders:
+            return True
+        return any(interest.turns for interest in self._interests)
 
-        A call that found nothing has just drained the mailbox; an FD that is
-        signalled again at once, time after time, is libzmq leaving it
-        readable with no news (pyzmq #2167), and the watcher would spin the
-        hub. An FD that went quiet is a real edge that was not for us (the
-        other direction's traffic), and must never slow the next one down.
-        """
-        poll = self._fd_poll
-        if poll is None:
-            poll = self._fd_poll = _real_poll()
-            poll.register(self.fd, _FD_READABLE)
-        if poll.poll(0):
-            self._idle_fires += 1
-        else:
-            self._idle_fires = 0
+    def heads(self) -> list[Turn]:
+        """The turns that the next readiness would wake, whatever it is."""
+        heads = [queue[0] for queue in (self.receivers, self.senders) if queue]
+        if self.sends_by_peer and len(self.senders) > 1:
+            heads.extend(list(self.senders)[1:])
+        for interest in self._interests:
+            heads.extend(interest.turns)
+        return heads
+
+    def owed(self, events: int) -> list[Turn]:
+        """The turns that readiness ``events`` would wake."""
+        owed: list[Turn] = []
+        if events & POLLIN and self.receivers:
+            owed.append(self.receivers[0])
+        if events & POLLOUT and self.senders:
+            owed.extend(self.senders if self.sends_by_peer else (self.senders[0],))
+        for interest in self._interests:
+            if events & interest.mask:
+                owed.extend(interest.turns)
+        return owed
 
     def statistics(self) -> SocketStatistics:
         return SocketStatistics(
             receivers=len(self.receivers),
             senders=len(self.senders),
             interests=len(self._interests),
-            watching=bool(self._watcher.active) and not self.closed,
+            watching=self.watch.active and not self.closed,
             closed=self.closed,
         )
 
@@ -361,9 +357,9 @@ class SocketWaiting:
         """Was this state's socket closed behind our back (by its plain pyzmq owner)?
 
         Its address may then belong to a new libzmq socket, whose FD is
-        ``fd``: it must not inherit a watcher on a file descriptor that is
+        ``fd``: it must not inherit a watch on a file descriptor that is
         gone. Known for sure when the FD differs, or the owner is known
-        (a shadow of an object) and closed; otherwise see :meth:`attached`.
+        (a shadow of an object) and closed; otherwise see FdWatch.renew.
         """
         if self.closed or fd != self.fd:
             return True
@@ -371,30 +367,6 @@ class SocketWaiting:
             return False
         origin = self._origin()
         return origin is None or bool(origin._closed)
-
-    def attached(self) -> None:
-        """Another Python object found this state: renew the FD watcher.
-
-        If the socket was closed behind our back and a new one took both its
-        address and its FD's number, the kernel dropped the old FD from the
-        hub's epoll set while libev still counts it as registered, and the
-        kept watcher would never fire. A new watcher makes libev register
-        the FD afresh; on a live socket it costs one epoll_ctl.
-        """
-        if self.closed:
-            return
-        old = self._watcher
-        self._watcher = self.hub.loop.io(self.fd, 1)
-        self._watcher.ref = old.ref
-        if old.active:
-            self._watcher.start(self._on_fd)
-        old.close()
-
-    def has_parked(self) -> bool:
-        """Is any greenlet parked on this socket right now (not just registered)?"""
-        if self.receivers or self.senders:
-            return True
-        return any(interest.turns for interest in self._interests)
 
     # -- turns ---------------------------------------------------------------
 
@@ -428,7 +400,7 @@ class SocketWaiting:
         # Whether this turn may call without being at the head of its queue.
         on_its_own = writing and self.sends_by_peer
         if self._interests:
-            self._update_contended()
+            self._update_contention()
         self._enter()
         # Failed attempts in a row: the caller's has just failed (or others
         # are ahead of us, and then this does not matter until our turn).
@@ -471,16 +443,16 @@ class SocketWaiting:
                         result = call(*args)
                     except zmq.Again:
                         futile += 1
-                        self.futile()
+                        self.watch.fruitless_wakeup()
                         continue
-                    self._idle_fires = 0
+                    self.watch.news()
                     return result
         finally:
             queue.remove(turn)
             turn.woken = False
             self._spare_turn = turn
             if self._interests:
-                self._update_contended()
+                self._update_contention()
             self._leave()
 
     # -- poller interests ----------------------------------------------------
@@ -488,15 +460,16 @@ class SocketWaiting:
     def add_interest(self, interest: Interest) -> None:
         self._check_thread()
         self._interests.append(interest)
-        self._update_contended()
+        self._update_contention()
         self._enter()
 
     def remove_interest(self, interest: Interest) -> None:
         # No re-check: a poller's wakeups are shared by every waiter (see
-        # _on_fd), so one that leaves takes nobody's wakeup away; and a
+        # fd_fired), so one that leaves takes nobody's wakeup away; and a
         # finalizer may remove it from inside the hub.
         self._interests.remove(interest)
-        self._update_contended()
+        interest.contention(self, False)
+        self._update_contention()
         self._leave(recheck=False)
         if not self.waiting and self.stale(self.fd):
             # Its socket was closed behind our back (a plain pyzmq socket
@@ -508,25 +481,22 @@ class SocketWaiting:
             self.close()
 
     def rearm(self) -> None:
-        """Restart a watcher stopped while nobody was parked (see _on_fd)."""
-        watcher = self._watcher
-        if self.waiting and not self.closed and self._backoff is None and not watcher.active:
-            watcher.start(self._on_fd)
+        """Restart a watch stopped while nobody was parked (see watch_stopped)."""
+        if self.waiting and not self.closed:
+            self.watch.start()
 
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:
-        """The libzmq socket was closed: wake everyone (they raise ENOTSOCK), drop the watcher."""
+        """The libzmq socket was closed: wake everyone (they raise ENOTSOCK), drop the watch."""
         if self.closed:
             return
         self.closed = True
         self.wake_all()
-        self._watcher.close()
-        if self._backoff is not None:
-            self._backoff.close()
-            self._backoff = None
+        self.watch.close()
         self.registry.waiting.discard(self)
-        self.registry.contended.discard(self)
+        for interest in self._interests:
+            interest.contention(self, False)
         if _by_handle.get(self.handle) is self:
             del _by_handle[self.handle]
 
@@ -535,7 +505,45 @@ class SocketWaiting:
         for turn in (*self.receivers, *self.senders):
             wake(turn, hub)
         for interest in self._interests:
-            interest.fire(hub)
+            interest.wake(hub)
+
+    # -- the watch's calls (in the hub: only wake, never call libzmq) -------------
+
+    def fd_fired(self) -> None:
+        """The FD fired with somebody parked: wake the heads and the polls."""
+        readers = self.receivers
+        writers = self.senders
+        if readers:
+            wake_in_hub(readers[0])
+        if writers:
+            if self.sends_by_peer and len(writers) > 1:
+                # A woken greenlet runs at once and may leave: walk a copy.
+                for turn in list(writers):
+                    wake_in_hub(turn)
+            else:
+                wake_in_hub(writers[0])
+        for interest in self._interests:
+            if interest.turns:
+                interest.wake_in_hub()
+
+    def watch_stopped(self) -> None:
+        """The watch stopped, nobody being parked: registered pollers restart it."""
+        for interest in self._interests:
+            interest.watch_stopped(self)
+
+    def backoff_over(self) -> None:
+        """The spin guard's pause is over: watch again, and let everyone retry."""
+        if not self.waiting or self.closed:
+            return
+        if self.stale(self.fd) or not _is_open(self.fd):
+            # Closed behind our back during the pause: libzmq's reaper
+            # closes the FD, and a watcher started on a closed fd aborts
+            # the process (design.md, "Closed file descriptors"). Every
+            # other restart follows a libzmq call that would have failed.
+            self.close()
+            return
+        self.watch.start()
+        self.wake_all()
 
     # -- internals -----------------------------------------------------------
 
@@ -546,27 +554,23 @@ class SocketWaiting:
                 "a zmq socket belongs to one thread (create a socket per thread)"
             )
 
-    def _update_contended(self) -> None:
-        # Only pollers look at this set, so a socket without one is never in it.
+    def _update_contention(self) -> None:
         interests = self._interests
-        if interests and not self.closed and (
+        contended = not self.closed and bool(
             self.senders or self.receivers or len(interests) > 1
-        ):
-            self.registry.contended.add(self)
-        else:
-            self.registry.contended.discard(self)
+        )
+        for interest in interests:
+            interest.contention(self, contended)
 
     def _enter(self) -> None:
-        # The watcher stays started between waits (starting and stopping it
+        # The watch stays started between waits (starting and stopping it
         # costs epoll_ctl calls on every wait); while nobody waits it only
         # loses its hold on the loop, and the first idle FD event stops it.
         self.waiting = waiting = self.waiting + 1
         if not self.closed:
-            watcher = self._watcher
-            if not watcher.active and self._backoff is None:
-                watcher.start(self._on_fd)
+            self.watch.start()
             if waiting == 1:
-                watcher.ref = True
+                self.watch.hold(True)
         if waiting == 1:
             registry = self.registry
             registry.waiting.add(self)
@@ -577,116 +581,9 @@ class SocketWaiting:
         self.waiting -= 1
         if self.waiting == 0:
             if not self.closed:
-                self._watcher.ref = False
+                self.watch.hold(False)
             self.registry.waiting.discard(self)
         elif recheck:
             # A turn that leaves (done, timed out or killed) may have been
             # the one woken: hand the readiness on to whoever is next.
             self.after_op()
-
-    def _on_fd(self) -> None:
-        # In the hub: only wake, never call libzmq here.
-        readers = self.receivers
-        writers = self.senders
-        interests = self._interests
-        # (A comprehension is a call of its own: skip it when it has nothing to do.)
-        parked = [i for i in interests if i.turns] if interests else ()
-        if not (readers or writers or parked):
-            # Nobody is parked (at most idle pollers are registered). Nobody
-            # would drain the FD, and libev would call us on every loop
-            # iteration: stop until somebody waits or a poller polls again.
-            self._watcher.stop()
-            for interest in interests:
-                interest.dormant(self)
-            return
-        self.registry.fd_wakeups += 1
-        self._fires += 1
-        if self._idle_fires > _SPIN_LIMIT:
-            # The FD keeps firing and nobody finds anything: back off instead
-            # of spinning; a timer re-arms the watcher and wakes everyone.
-            self._watcher.stop()
-            delay = backoff(_SPIN_BACKOFF, _SPIN_BACKOFF_MAX, self._idle_fires - _SPIN_LIMIT)
-            self._backoff = self.hub.loop.timer(delay)
-            self._backoff.start(self._end_backoff)
-            return
-        if readers:
-            wake_in_hub(readers[0])
-        if writers:
-            if self.sends_by_peer and len(writers) > 1:
-                # A woken greenlet runs at once and may leave: walk a copy.
-                for turn in list(writers):
-                    wake_in_hub(turn)
-            else:
-                wake_in_hub(writers[0])
-        for interest in parked:
-            interest.fire_in_hub()
-
-    def _end_backoff(self) -> None:
-        self._backoff.close()
-        self._backoff = None
-        if self.waiting and not self.closed:
-            if self.stale(self.fd) or not _is_open(self.fd):
-                # Closed behind our back during the pause: libzmq's reaper
-                # closes the FD, and a watcher started on a closed fd aborts
-                # the process (design.md, "Closed file descriptors"). Every
-                # other restart follows a libzmq call that would have failed.
-                self.close()
-                return
-            self._watcher.start(self._on_fd)
-            self.wake_all()
-
-    def sweep(self) -> None:
-        """Safety net: find readiness that nobody was woken for, count it, heal it.
-
-        A message can land between the select and the EVENTS read below, and
-        no check can tell that from a lost wakeup. But a lost wakeup leaves
-        its greenlet parked for good, so the sweeper only looks at sockets
-        with a turn parked since before its previous pass: younger waits
-        are left alone (the EVENTS read would drain their FD), a lost one
-        is found one pass later, and a racing arrival would have to hit a
-        microsecond window of a wait longer than the sweep interval, on a
-        socket whose watcher has not fired since the previous pass.
-        """
-        if self.closed or not self.waiting or self._backoff is not None:
-            return
-        if not self._watcher.active:
-            # Dormant: no poller is polling, so nobody is owed a wakeup.
-            return
-        old = self.registry.sweeps - 1
-        heads = [queue[0] for queue in (self.receivers, self.senders) if queue]
-        if self.sends_by_peer:
-            heads.extend(self.senders)
-        for interest in self._interests:
-            heads.extend(interest.turns)
-        if not any(_overdue(turn, old) for turn in heads):
-            return
-        try:
-            pending, _, _ = _real_select([self.fd], [], [], 0)
-        except (OSError, ValueError):
-            return
-        if pending:
-            # The watcher has not run yet for a pending edge; not a miss.
-            return
-        try:
-            events = _getsockopt(self._zsock, EVENTS)
-        except zmq.ZMQError:
-            self.wake_all()
-            return
-        owed: list[Turn] = []
-        if events & POLLIN and self.receivers:
-            owed.append(self.receivers[0])
-        if events & POLLOUT and self.senders:
-            owed.extend(self.senders if self.sends_by_peer else (self.senders[0],))
-        for interest in self._interests:
-            if events & interest.mask:
-                owed.extend(interest.turns)
-        # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
-        # socket whose watcher fired since our last look is busy, and what
-        # we see is far likelier a message racing our check.
-        quiet = self._fires == self._fires_seen
-        self._fires_seen = self._fires
-        if quiet and any(_overdue(turn, old) for turn in owed):
-            self.registry.missed_edges += 1
-        # Heal it, and in any case hand the EVENTS just read (which drained
-        # the FD) to whoever wants them.
-        self.notify(events)

@@ -20,7 +20,7 @@ from .fork import fork_error
 if TYPE_CHECKING:
     from .registry import HubWaiting
 
-__all__ = ["Turn", "deadline_after", "park", "wake", "wake_in_hub"]
+__all__ = ["Turn", "backoff", "deadline_after", "park", "wake", "wake_in_hub"]
 
 _TIMED_OUT = object()
 
@@ -44,6 +44,13 @@ class Turn:
     @property
     def parked(self) -> bool:
         return self.waiter is not None
+
+
+def backoff(base: float, cap: float, count: int) -> float:
+    """``base`` doubled ``count - 1`` times, at most ``cap``: the package's one backoff."""
+    if count > 60:
+        return cap
+    return min(base * 2 ** (count - 1), cap)
 
 
 def deadline_after(timeout_ms: int) -> float | None:
