@@ -108,13 +108,13 @@ class Ticker:
 
 
 def pair(
-    ctx: zmq.Context,
+    ctx: Any,
     kind_a: int = zmq.PAIR,
     kind_b: int = zmq.PAIR,
     transport: str = "inproc",
     hwm: int | None = None,
-) -> tuple[zmq.Socket, zmq.Socket]:
-    """Two connected green sockets: ``a`` binds, ``b`` connects.
+) -> tuple[Any, Any]:
+    """Two connected sockets of ``ctx``, green or plain: ``a`` binds, ``b`` connects.
 
     ``hwm`` sets both high-water marks of both sockets, before connecting
     (pipes keep the limits they were made with).

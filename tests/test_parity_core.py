@@ -24,16 +24,6 @@ from helpers import in_thread, pair, run_python, spawn_parked, wait_until_parked
 pytestmark = pytest.mark.timeout(20)
 
 
-def plain_pair(context: Any, kind_a: int = zmq.PAIR, kind_b: int = zmq.PAIR) -> tuple[Any, Any]:
-    a = context.socket(kind_a)
-    b = context.socket(kind_b)
-    a.linger = b.linger = 0
-    address = f"inproc://plain-{id(a)}"
-    a.bind(address)
-    b.connect(address)
-    return a, b
-
-
 def fd_is_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -290,7 +280,7 @@ def _recv_fails_at_once(module: Any, socket: Any) -> int:
 
 
 def _efsm_after_a_waited_recv(module: Any, context: Any, spawn: Callable[..., Any]) -> int:
-    req, rep = plain_pair(context, module.REQ, module.REP)
+    req, rep = pair(context, module.REQ, module.REP)
     req.send(b"ask")
     replier = spawn(lambda: (rep.recv(), rep.send(b"answer")))
     assert req.recv() == b"answer"  # had to wait for it
@@ -317,7 +307,7 @@ def test_req_recv_after_a_recv_that_waited_raises_efsm_as_plain_does(ctx, plain_
 
 def test_rep_recv_recv_raises_efsm_as_plain_does(ctx, plain_ctx):
     def scenario(module: Any, context: Any) -> int:
-        req, rep = plain_pair(context, module.REQ, module.REP)
+        req, rep = pair(context, module.REQ, module.REP)
         req.send(b"ask")
         assert rep.recv() == b"ask"
         rep.rcvtimeo = 2000
@@ -430,7 +420,7 @@ def test_rep_recv_in_its_sending_state_without_a_pipe_raises_efsm_as_plain_does(
     # A REP whose recv had to wait asks EVENTS first next time; in its
     # sending state, its requester gone, recv must still fail at once.
     def scenario(module: Any, context: Any, spawn: Callable[..., Any]) -> int:
-        rep, req = plain_pair(context, module.REP, module.REQ)
+        rep, req = pair(context, module.REP, module.REQ)
         got: list[bytes] = []
         reader = spawn(lambda: got.append(rep.recv()))  # waits for the request
         req.send(b"ask")
@@ -644,7 +634,7 @@ def test_a_socket_made_before_its_hub_ever_ran_still_belongs_to_its_thread():
 
 def test_a_send_finished_at_once_returns_pyzmqs_finished_tracker(ctx, plain_ctx):
     a, _ = pair(ctx)
-    plain_a, _ = plain_pair(plain_ctx)
+    plain_a, _ = pair(plain_ctx)
     small = b"below copy_threshold"
     assert plain_a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
     assert a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
