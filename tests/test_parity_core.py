@@ -8,7 +8,6 @@ those tests run with it off.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable
@@ -22,50 +21,6 @@ from green_zmq._waiting import socket_statistics
 from helpers import in_thread, pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
-
-
-def fd_is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-# -- 1. a Poller shared by two greenlets ---------------------------------------
-
-
-def test_a_poller_polled_by_two_greenlets_wakes_both(ctx, no_sweeper):
-    a1, b = pair(ctx)
-    a2, c = pair(ctx)
-    poller = zmq.Poller()
-    poller.register(b, zmq.POLLIN)
-    poller.register(c, zmq.POLLIN)
-    first = spawn_parked(poller.poll, 5000)
-    second = spawn_parked(poller.poll, 5000)
-    a1.send(b"for b")
-    # Both calls see b, as two plain polls of the same sockets would.
-    assert first.get(timeout=2) == [(b, zmq.POLLIN)]
-    assert second.get(timeout=2) == [(b, zmq.POLLIN)]
-    assert b.recv() == b"for b"
-    third = spawn_parked(poller.poll, 5000)
-    fourth = spawn_parked(poller.poll, 5000)
-    a2.send(b"for c")
-    assert third.get(timeout=2) == [(c, zmq.POLLIN)]
-    assert fourth.get(timeout=2) == [(c, zmq.POLLIN)]
-
-
-def test_a_poll_that_finds_readiness_hands_it_to_the_parked_poll_of_the_same_poller(
-    ctx, no_sweeper
-):
-    a, b = pair(ctx)
-    poller = zmq.Poller()
-    poller.register(b, zmq.POLLIN)
-    parked = spawn_parked(poller.poll, 5000)
-    a.send(b"x")
-    # This poll's zmq_poll drains b's FD before the hub has run.
-    assert poller.poll(0) == [(b, zmq.POLLIN)]
-    assert parked.get(timeout=2) == [(b, zmq.POLLIN)]
 
 
 # -- 2. shadows share the waiting state -----------------------------------------
@@ -508,97 +463,6 @@ def test_rep_recv_after_a_queued_request_waits_for_the_next_as_plain_does(ctx, p
     assert green == plain == [b"re: one", b"re: two", b"three"]
 
 
-# -- 7. an empty poller returns at once -------------------------------------------
-
-
-@pytest.mark.parametrize("timeout", [500, None, -1])
-def test_an_empty_poller_returns_at_once_as_plain_does(timeout):
-    assert in_thread(lambda: plain_zmq.Poller().poll(timeout if timeout else 0)) == []
-    start = time.monotonic()
-    assert zmq.Poller().poll(timeout) == []
-    emptied = zmq.Poller()
-    emptied.register(0, zmq.POLLIN)
-    emptied.unregister(0)
-    assert emptied.poll(timeout) == []
-    assert time.monotonic() - start < 0.1
-
-
-def test_select_of_nothing_returns_at_once_as_plain_does():
-    start = time.monotonic()
-    assert zmq.select([], [], [], 0.5) == plain_zmq.select([], [], [], 0.5) == ([], [], [])
-    assert time.monotonic() - start < 0.2
-
-
-# -- 8. registrations are keyed by the registered object ------------------------------
-
-
-def test_a_socket_and_its_shadow_register_and_unregister_independently(ctx):
-    a, b = pair(ctx)
-    shadow = zmq.Socket.shadow(b.underlying)
-    poller = zmq.Poller()
-    poller.register(b, zmq.POLLIN)
-    poller.register(shadow, zmq.POLLIN)
-    a.send(b"x")
-    assert dict(poller.poll(1000)) == {b: zmq.POLLIN, shadow: zmq.POLLIN}
-    poller.unregister(b)
-    assert poller.poll(1000) == [(shadow, zmq.POLLIN)]
-    poller.unregister(shadow)
-    assert poller.poll(0) == []
-
-
-def test_unregister_works_after_a_closed_sockets_fd_number_is_reused(ctx):
-    poller = zmq.Poller()
-    old = ctx.socket(zmq.PAIR)
-    poller.register(old, zmq.POLLIN)
-    fd = old.FD
-    old.close()
-    # libzmq's reaper closes the old FD soon after; the next socket takes
-    # the number.
-    with gevent.Timeout(5, AssertionError("the old FD stays open")):
-        while fd_is_open(fd):
-            gevent.sleep(0.001)
-    new = ctx.socket(zmq.PAIR)
-    assert new.FD == fd, "the FD number was not reused; the test shows nothing"
-    poller.register(new, zmq.POLLIN)
-    poller.unregister(old)
-    poller.unregister(new)
-    assert poller.poll(0) == []
-
-
-# -- 9. errors-only registrations of raw fds do not spin ------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("how", ["Poller POLLERR", "Poller POLLPRI", "select xlist"])
-def test_an_fd_wanted_only_for_errors_costs_no_cpu_while_readable(how, pipe):
-    r, w = pipe
-    os.write(w, b"readable, but nobody asked")
-    cpu = time.process_time()
-    if how == "select xlist":
-        assert zmq.select([], [], [r], 0.5) == plain_zmq.select([], [], [r], 0.5) == ([], [], [])
-    else:
-        flag = zmq.POLLERR if how == "Poller POLLERR" else zmq.POLLPRI
-        poller = zmq.Poller()
-        poller.register(r, flag)
-        plain = plain_zmq.Poller()
-        plain.register(r, flag)
-        assert poller.poll(500) == plain.poll(500) == []
-    # Plain pyzmq used none in its 0.5 s; a hub woken for the readable fd
-    # again and again used 0.18 s.
-    assert time.process_time() - cpu < 0.05
-
-
-def test_an_fd_wanted_only_for_errors_reports_a_hang_up(pipe):
-    r, w = pipe
-    poller = zmq.Poller()
-    poller.register(r, zmq.POLLERR)
-    waiting = spawn_parked(poller.poll, 5000)
-    os.close(w)
-    plain = plain_zmq.Poller()
-    plain.register(r, zmq.POLLERR)
-    assert waiting.get(timeout=2) == plain.poll(0)
-
-
 # -- 10. a socket belongs to the thread that created it, always ---------------------
 
 
@@ -699,16 +563,6 @@ def test_a_forked_child_can_make_use_and_term_contexts(fork, patch):
 
 
 # -- 13. smaller ones --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("timeout", [2**31, 2**40])
-def test_a_poll_timeout_too_large_for_a_c_int_raises_overflow_error_as_plain_does(timeout):
-    def scenario(module: Any) -> str:
-        with pytest.raises(OverflowError) as raised:
-            module.Poller().poll(timeout)
-        return str(raised.value)
-
-    assert scenario(zmq) == scenario(plain_zmq)
 
 
 def test_statistics_count_only_sockets_somebody_waits_on(ctx):
