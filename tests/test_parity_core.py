@@ -8,7 +8,6 @@ those tests run with it off.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -18,36 +17,6 @@ import green_zmq as zmq
 from helpers import pair, run_python, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
-
-
-# -- 10. a socket belongs to the thread that created it, always ---------------------
-
-
-def test_a_socket_made_before_its_hub_ever_ran_still_belongs_to_its_thread():
-    made: dict[str, Any] = {}
-    ready = threading.Event()
-    done = threading.Event()
-
-    def owner() -> None:
-        # A fresh thread: its hub exists but has never run (bool(hub) is False).
-        context = zmq.Context()
-        a, b = pair(context)
-        made["sockets"] = a, b
-        ready.set()
-        done.wait(10)
-        a.send(b"own thread")
-        made["own"] = b.recv()
-        context.destroy(linger=0)
-
-    thread = threading.Thread(target=owner)
-    thread.start()
-    assert ready.wait(10)
-    _, b = made["sockets"]
-    with pytest.raises(RuntimeError, match="thread"):
-        b.recv()
-    done.set()
-    thread.join(10)
-    assert made["own"] == b"own thread"
 
 
 # -- 11. trackers are pyzmq's where pyzmq's are done ---------------------------------
