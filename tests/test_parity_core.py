@@ -19,28 +19,6 @@ from helpers import pair, run_python, spawn_parked, wait_until_parked
 pytestmark = pytest.mark.timeout(20)
 
 
-# -- 11. trackers are pyzmq's where pyzmq's are done ---------------------------------
-
-
-def test_a_send_finished_at_once_returns_pyzmqs_finished_tracker(ctx, plain_ctx):
-    a, _ = pair(ctx)
-    plain_a, _ = pair(plain_ctx)
-    small = b"below copy_threshold"
-    assert plain_a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
-    assert a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
-
-
-def test_every_tracker_returned_is_a_pyzmq_message_tracker(ctx):
-    a = ctx.socket(zmq.PAIR)
-    a.connect("inproc://tracked-unread")
-    for tracker in (
-        a.send(b"x" * 100_000, copy=False, track=True),
-        a.send_multipart([b"x" * 100_000, b"y"], copy=False, track=True),
-        a.send(b"small", copy=False, track=True),
-    ):
-        assert isinstance(tracker, plain_zmq.MessageTracker)
-
-
 # -- 12. term() in a forked child ----------------------------------------------------
 
 CHILD_TERM = """
