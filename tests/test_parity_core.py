@@ -8,13 +8,10 @@ those tests run with it off.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import zmq as plain_zmq
 
 import green_zmq as zmq
-from helpers import pair, spawn_parked, wait_until_parked
+from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -35,18 +32,3 @@ def test_statistics_count_only_sockets_somebody_waits_on(ctx):
     assert zmq.statistics().sockets == before
 
 
-def test_an_exception_from_term_is_raised_and_printed_nowhere(monkeypatch, capfd):
-    class Refused(Exception):
-        pass
-
-    def refuse(self: Any) -> None:
-        raise Refused("term failed")
-
-    context = zmq.Context()
-    monkeypatch.setattr(plain_zmq.Context, "term", refuse)
-    with pytest.raises(Refused):
-        context.term()
-    monkeypatch.undo()
-    context.term()
-    assert capfd.readouterr().err == ""
-    wait_until_parked(0)
