@@ -1,4 +1,8 @@
-"""The missed-edge sweeper: a safety net that counts what it had to heal."""
+"""Statistics and the sweeper: what zmq.statistics() counts, and the safety net.
+
+The missed-edge sweeper heals a lost wakeup and counts it; every test of the
+suite checks that it never had to (conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,25 @@ from green_zmq._waiting.registry import hub_waiting
 from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(10)
+
+
+# -- what statistics() counts ------------------------------------------------
+
+
+def test_statistics_count_only_sockets_somebody_waits_on(ctx):
+    a, b = pair(ctx)
+    before = zmq.statistics().sockets
+    idle = zmq.Poller()
+    idle.register(b, zmq.POLLIN)
+    assert zmq.statistics().sockets == before
+    reader = spawn_parked(b.recv)
+    assert zmq.statistics().sockets == before + 1
+    a.send(b"x")
+    reader.get(timeout=2)
+    assert zmq.statistics().sockets == before
+
+
+# -- the sweeper -------------------------------------------------------------
 
 
 def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):
