@@ -20,6 +20,23 @@ pytestmark = pytest.mark.timeout(10)
 # -- what statistics() counts ------------------------------------------------
 
 
+def test_statistics_count_parked_greenlets_and_fd_wakeups(ctx, no_sweeper):
+    a, b = pair(ctx)
+    before = zmq.statistics()
+    reader = spawn_parked(b.recv)
+    during = zmq.statistics()
+    assert during.parked == before.parked + 1
+    assert during.sockets >= 1
+    a.send(b"x")
+    assert reader.get(timeout=5) == b"x"
+    after = zmq.statistics()
+    assert after.parked == before.parked
+    assert after.fd_wakeups > before.fd_wakeups
+    assert isinstance(after, zmq.WaitStatistics)
+    with pytest.raises(AttributeError):
+        after.parked = 3  # frozen snapshot
+
+
 def test_statistics_count_only_sockets_somebody_waits_on(ctx):
     a, b = pair(ctx)
     before = zmq.statistics().sockets
