@@ -215,6 +215,7 @@ def test_term_during_a_term_waits_for_it_and_returns_as_one_plain_term(scenario:
 # -- an exception from term() ------------------------------------------------
 
 
+@pytest.mark.timeout(20)  # in process: no child interpreter to wait for
 def test_an_exception_from_term_is_raised_and_printed_nowhere(monkeypatch, capfd):
     class Refused(Exception):
         pass
