@@ -108,13 +108,13 @@ class Ticker:
 
 
 def pair(
-    ctx: zmq.Context,
+    ctx: Any,
     kind_a: int = zmq.PAIR,
     kind_b: int = zmq.PAIR,
     transport: str = "inproc",
     hwm: int | None = None,
-) -> tuple[zmq.Socket, zmq.Socket]:
-    """Two connected green sockets: ``a`` binds, ``b`` connects.
+) -> tuple[Any, Any]:
+    """Two connected sockets of ``ctx``, green or plain: ``a`` binds, ``b`` connects.
 
     ``hwm`` sets both high-water marks of both sockets, before connecting
     (pipes keep the limits they were made with).
@@ -163,6 +163,30 @@ def in_thread(function: Callable[[], Any], timeout: float = 10) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def errors_of(module: Any, action: Callable[[Callable[[int], Any]], Any]) -> Any:
+    """The exception type, errno and text an action raises with a module's sockets.
+
+    The action gets a function that makes sockets; all are closed afterwards.
+    ``module`` is green_zmq or plain pyzmq; None if the action raised nothing.
+    """
+    context = module.Context()
+    made = []
+
+    def make(kind: int) -> Any:
+        made.append(context.socket(kind))
+        return made[-1]
+
+    try:
+        action(make)
+    except Exception as exc:
+        return type(exc).__name__, getattr(exc, "errno", None), str(exc)
+    finally:
+        for s in made:
+            s.close(linger=0)
+        context.term()
+    return None
 
 
 def run_plain_and_monkey(

@@ -1,16 +1,19 @@
 """green_zmq against plain pyzmq, step by step (the harness: tests/differential.py).
 
-First one named scenario per item of issue 12's list of lost wakeups and
-wrong results (items 1-9): each checks that plain pyzmq does what the issue
-says it does, then that green_zmq does the same; then waits on the
-trackers of tracked frames while their messages are read or not (issue 25,
-item 2: they blocked the thread), and fds closed while polled (item 1).
-Next, what the generated
-scenarios found beyond the issue's list; a divergence left on purpose is
-marked ``xfail(strict=True)`` with its reason. Then the generated
-scenarios themselves (hypothesis): a bounded, derandomized run here, a
-long one in tests/stress/test_differential_long.py; and a check that the
-reference, plain pyzmq in threads, gives the same records every time.
+First the named scenarios, one per corner where green_zmq gave a wrong
+result or lost a wakeup: a Poller shared by two waiters, shadows, endpoint
+calls that drain the edge, outgoing traffic, timeouts, recv in the wrong
+state, empty pollers, unregister, fds wanted only for errors, trackers of
+tracked frames while their messages are read or not (they blocked the
+thread), and fds closed while polled. Each checks that plain pyzmq does
+what the scenario is about, then that green_zmq does the same. Next, what
+the generated scenarios found beyond the named ones; a divergence left on
+purpose is marked ``xfail(strict=True)`` with its reason. Then the named
+scenarios of one greenlet's wait holding up no other's call. Last, the
+generated scenarios themselves (hypothesis): a bounded, derandomized run
+here, a long one in tests/stress/test_differential_long.py; and a check
+that the reference, plain pyzmq in threads, gives the same records every
+time.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def check(scenario: Scenario, plain: dict[int, tuple[Any, Any]]) -> None:
     comparison.assert_same()
 
 
-# -- item 1: a Poller shared by two waiters ---------------------------------------------
+# -- a Poller shared by two waiters -----------------------------------------------------
 
 
 def test_shared_poller_two_waiters() -> None:
@@ -101,7 +104,7 @@ def test_shared_poller_two_waiters() -> None:
     )
 
 
-# -- item 2: shadows ------------------------------------------------------------------
+# -- shadows --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -151,7 +154,7 @@ def test_events_read_wakes_poller_of_plain_shadow() -> None:
     )
 
 
-# -- item 3: bind/connect/unbind/disconnect drain the edge ---------------------------
+# -- bind/connect/unbind/disconnect drain the edge -----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -190,7 +193,7 @@ def test_connect_readies_waiting_sender(wait: Step) -> None:
     )
 
 
-# -- item 4: outgoing traffic must not delay a reader ----------------------------------
+# -- outgoing traffic must not delay a reader ------------------------------------------
 
 
 def test_reader_woken_after_outgoing_traffic() -> None:
@@ -202,7 +205,7 @@ def test_reader_woken_after_outgoing_traffic() -> None:
     )
 
 
-# -- item 5: timeouts never fire early ----------------------------------------------
+# -- timeouts never fire early ------------------------------------------------------
 
 
 WAITS = {
@@ -232,7 +235,7 @@ def test_wait_not_early_after_busy_thread(wait: str, how: str) -> None:
     )
 
 
-# -- item 6: recv in the wrong state ------------------------------------------------
+# -- recv in the wrong state --------------------------------------------------------
 
 
 def test_req_recv_after_waited_recv_raises_efsm() -> None:
@@ -252,7 +255,7 @@ def test_rep_recv_recv_raises_efsm() -> None:
     )
 
 
-# -- item 7: an empty Poller -----------------------------------------------------------
+# -- an empty Poller -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("timeout", [LONG, None])
@@ -271,7 +274,7 @@ def test_empty_select_returns_at_once() -> None:
     check(Scenario("pair", (select((), (), (), LONG),)), {0: (((), (), ()), 0)})
 
 
-# -- item 8: unregister ---------------------------------------------------------------
+# -- unregister -----------------------------------------------------------------------
 
 
 def test_unregister_socket_and_its_shadow() -> None:
@@ -297,7 +300,7 @@ def test_poller_with_socket_and_shadow_collected() -> None:
     )
 
 
-# -- item 9: POLLERR-only raw fds -----------------------------------------------------
+# -- POLLERR-only raw fds -------------------------------------------------------------
 
 
 def test_pollerr_only_fd_does_not_spin() -> None:
@@ -313,7 +316,7 @@ def test_select_xlist_fd_does_not_spin() -> None:
     )
 
 
-# -- frames with trackers (issue 25, item 2) -----------------------------------------
+# -- frames with trackers ------------------------------------------------------------
 
 READ = ("bytes", len(TRACKED))
 
@@ -358,7 +361,7 @@ def test_trackers_of_messages_read_in_turn() -> None:
     )
 
 
-# -- issue 25, item 1: an fd closed while polled -----------------------------------------
+# -- an fd closed while polled -----------------------------------------------------------
 #
 # A scenario that closes the raw fd runs the green executor in a child
 # interpreter (differential.may_crash): libev aborted the process.
@@ -398,11 +401,11 @@ def test_a_crash_of_the_green_executor_is_a_divergence() -> None:
         comparison.assert_same()
 
 
-# -- new: found by the generated scenarios ---------------------------------------------
+# -- new: found by the generated scenarios, still open ---------------------------------
 
 
 def new(what: str) -> pytest.MarkDecorator:
-    """A divergence the differential test found beyond issue 12's list, still open."""
+    """A divergence the generated scenarios found beyond the named ones, still open."""
     return pytest.mark.xfail(strict=True, raises=Divergence, reason=f"new (differential): {what}")
 
 
@@ -432,10 +435,7 @@ def test_poller_changed_while_polled(change: str) -> None:
     )
 
 
-# -- generated scenarios ---------------------------------------------------------------
-
-
-# -- one greenlet's wait holds up no other's call (issue 25, items 4 and 5) ---------------
+# -- one greenlet's wait holds up no other's call -----------------------------------------
 
 EHOSTUNREACH = ("raise", "ZMQError", zmq.EHOSTUNREACH)
 
@@ -487,6 +487,8 @@ def test_a_bad_recv_into_fails_at_once_while_another_waits_to_receive() -> None:
         {0: (b"x", 2), 1: (("raise", "BufferError", None), 1)},
     )
 
+
+# -- generated scenarios ---------------------------------------------------------------
 
 
 @pytest.mark.timeout(240)

@@ -7,11 +7,9 @@ import pytest
 import zmq as plain_zmq
 
 import green_zmq as zmq
-from helpers import pair, spawn_parked, wait_until_parked
+from helpers import errors_of, pair, spawn_parked, wait_until_parked
 
 pytestmark = pytest.mark.timeout(20)
-
-
 
 
 # -- blocking only the greenlet ---------------------------------------------
@@ -117,29 +115,6 @@ def test_noblock_raises_again_like_plain_pyzmq(ctx):
         lonely.send(b"x", zmq.NOBLOCK)
 
 
-def errors_of(module, action):
-    """The exception type, errno and text an action raises with a module's sockets.
-
-    The action gets a function that makes sockets; all are closed afterwards.
-    """
-    context = module.Context()
-    made = []
-
-    def make(kind):
-        made.append(context.socket(kind))
-        return made[-1]
-
-    try:
-        action(make)
-    except Exception as exc:
-        return type(exc).__name__, getattr(exc, "errno", None), str(exc)
-    finally:
-        for s in made:
-            s.close(linger=0)
-        context.term()
-    return None
-
-
 def _closed_send(make):
     s = make(plain_zmq.PUSH)
     s.close()
@@ -210,84 +185,6 @@ def test_keyword_arguments_pass_through(ctx):
     a.send_multipart([b"1", b"2"], copy=False, track=True)
     frames = b.recv_multipart(copy=False, track=False)
     assert [f.bytes for f in frames] == [b"1", b"2"]
-
-
-def test_rcvtimeo_raises_again_after_the_timeout(ctx, ticker):
-    a, b = pair(ctx)
-    b.rcvtimeo = 50
-    with pytest.raises(zmq.Again):
-        b.recv()
-    assert ticker.ticks > 0
-    with pytest.raises(zmq.Again):
-        b.recv_multipart()
-    b.rcvtimeo = 0
-    with pytest.raises(zmq.Again):
-        b.recv()
-    b.rcvtimeo = -1
-    a.send(b"after")
-    assert b.recv() == b"after"
-
-
-def test_sndtimeo_raises_again_after_the_timeout(ctx):
-    lonely = ctx.socket(zmq.PUSH)
-    lonely.linger = 0
-    lonely.sndtimeo = 50
-    with pytest.raises(zmq.Again):
-        lonely.send(b"nobody listens")
-    with pytest.raises(zmq.Again):
-        lonely.send_multipart([b"a", b"b"])
-
-
-def _received_after_one_wait(sender: zmq.Socket, receiver: zmq.Socket) -> None:
-    # One recv that really waits, so the receiver has read its timeout once.
-    reader = gevent.spawn(receiver.recv)
-    wait_until_parked(1)
-    sender.send(b"first")
-    assert reader.get(timeout=5) == b"first"
-
-
-def test_a_timeout_changed_with_set_or_setsockopt_applies_to_the_next_wait(ctx):
-    a, b = pair(ctx)
-    _received_after_one_wait(a, b)
-    b.set(zmq.RCVTIMEO, 50)
-    with gevent.Timeout(5, AssertionError("RCVTIMEO set with set() was ignored")):
-        with pytest.raises(zmq.Again):
-            b.recv()
-    b.setsockopt(zmq.RCVTIMEO, -1)
-    reader = gevent.spawn(b.recv)
-    gevent.sleep(0.2)
-    assert not reader.ready()  # waits for good again, as RCVTIMEO -1 says
-    a.send(b"late")
-    assert reader.get(timeout=5) == b"late"
-
-
-def test_a_timeout_set_through_a_plain_shadow_applies_to_the_green_socket(ctx):
-    a, b = pair(ctx)
-    _received_after_one_wait(a, b)
-    shadow = plain_zmq.Socket.shadow(b.underlying)
-    shadow.rcvtimeo = 50
-    with gevent.Timeout(5, AssertionError("RCVTIMEO set through a shadow was ignored")):
-        with pytest.raises(zmq.Again):
-            b.recv()
-
-
-def test_a_green_shadow_sees_timeouts_set_on_the_socket_it_shadows(plain_pair):
-    _, original, peer = plain_pair
-    green = zmq.Socket.shadow(original.underlying)
-    _received_after_one_wait(peer, green)
-    original.rcvtimeo = 50
-    with gevent.Timeout(5, AssertionError("RCVTIMEO set on the original was ignored")):
-        with pytest.raises(zmq.Again):
-            green.recv()
-
-
-def test_rcvtimeo_matches_plain_pyzmq_exception():
-    def timed_out(make):
-        s = make(plain_zmq.PULL)
-        s.rcvtimeo = 10
-        s.recv()
-
-    assert errors_of(zmq, timed_out) == errors_of(plain_zmq, timed_out)
 
 
 # -- many greenlets on one socket ------------------------------------------

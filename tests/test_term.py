@@ -1,4 +1,4 @@
-"""Context.term() interrupted, repeated, or called from several places at once.
+"""Context.term() interrupted, repeated, called from several places at once, or failing.
 
 libzmq's terminate must run once at a time on a context: a second one while
 the first still waits for sockets destroys what the first uses (EFAULT, a
@@ -11,15 +11,21 @@ Each scenario runs in a child interpreter (a second terminate can abort the
 process), several rounds, and compares with plain pyzmq's single term in an
 OS thread, run in the same child. Every run of pyzmq's terminate is counted:
 never two at once.
+
+An exception from pyzmq's terminate reaches the caller of term(), as from a
+plain term(), and nothing prints it (no thread's traceback on stderr).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+import zmq as plain_zmq
 
-from helpers import run_python
+import green_zmq as zmq
+from helpers import run_python, wait_until_parked
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -204,3 +210,24 @@ def test_term_during_a_term_waits_for_it_and_returns_as_one_plain_term(scenario:
     expected = ["ResourceWarning"] * (2 * ROUNDS) if scenario == "collected" else []
     assert report["warnings"] == expected
     assert result.stderr == ""
+
+
+# -- an exception from term() ------------------------------------------------
+
+
+@pytest.mark.timeout(20)  # in process: no child interpreter to wait for
+def test_an_exception_from_term_is_raised_and_printed_nowhere(monkeypatch, capfd):
+    class Refused(Exception):
+        pass
+
+    def refuse(self: Any) -> None:
+        raise Refused("term failed")
+
+    context = zmq.Context()
+    monkeypatch.setattr(plain_zmq.Context, "term", refuse)
+    with pytest.raises(Refused):
+        context.term()
+    monkeypatch.undo()
+    context.term()
+    assert capfd.readouterr().err == ""
+    wait_until_parked(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,33 @@ def test_polling_from_another_thread_raises_instead_of_hanging(ctx):
     poller.register(b, zmq.POLLIN)
     outcome = run_in_thread(lambda: poller.poll(5000))
     assert isinstance(outcome.get("error"), RuntimeError)
+
+
+def test_a_socket_made_before_its_hub_ever_ran_still_belongs_to_its_thread():
+    made: dict[str, Any] = {}
+    ready = threading.Event()
+    done = threading.Event()
+
+    def owner() -> None:
+        # A fresh thread: its hub exists but has never run (bool(hub) is False).
+        context = zmq.Context()
+        a, b = pair(context)
+        made["sockets"] = a, b
+        ready.set()
+        done.wait(10)
+        a.send(b"own thread")
+        made["own"] = b.recv()
+        context.destroy(linger=0)
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    assert ready.wait(10)
+    _, b = made["sockets"]
+    with pytest.raises(RuntimeError, match="thread"):
+        b.recv()
+    done.set()
+    thread.join(10)
+    assert made["own"] == b"own thread"
 
 
 def test_each_thread_runs_its_own_hub_with_its_own_sockets(ctx):

@@ -26,7 +26,7 @@ import zmq as plain_zmq
 from tracking import BIG, REACH, tracker_facts, unread_sender, wait_while_read
 
 import green_zmq as zmq
-from helpers import run_python, spawn_parked
+from helpers import pair, run_python, spawn_parked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -103,6 +103,25 @@ def test_trackers_and_frames_are_what_plain_pyzmq_makes(
     # The frame's own tracker, the shared finished one, instances of
     # zmq.MessageTracker and zmq.Frame: all as plain pyzmq has them.
     assert tracker_facts(zmq, ctx) == tracker_facts(plain_zmq, plain_ctx)
+
+
+def test_a_send_finished_at_once_returns_pyzmqs_finished_tracker(ctx, plain_ctx):
+    a, _ = pair(ctx)
+    plain_a, _ = pair(plain_ctx)
+    small = b"below copy_threshold"
+    assert plain_a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
+    assert a.send(small, copy=False, track=True) is plain_zmq._FINISHED_TRACKER
+
+
+def test_every_tracker_returned_is_a_pyzmq_message_tracker(ctx):
+    a = ctx.socket(zmq.PAIR)
+    a.connect("inproc://tracked-unread")
+    for tracker in (
+        a.send(b"x" * 100_000, copy=False, track=True),
+        a.send_multipart([b"x" * 100_000, b"y"], copy=False, track=True),
+        a.send(b"small", copy=False, track=True),
+    ):
+        assert isinstance(tracker, plain_zmq.MessageTracker)
 
 
 _PATCHED = """

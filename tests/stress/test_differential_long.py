@@ -3,8 +3,8 @@
 tests/test_differential.py runs a bounded, derandomized set in every run;
 this is the long run only (``GREEN_ZMQ_STRESS=long`` or ``pytest --long``),
 from a random seed, which hypothesis prints with the shrunk failing
-example. It is not marked as expected to fail: while any divergence of
-issue 12 remains on main it finds one, and says which.
+example. It is not marked as expected to fail: while any divergence
+remains on main it finds one, and says which.
 """
 
 from __future__ import annotations

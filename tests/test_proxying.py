@@ -1,4 +1,9 @@
-"""Green device, proxy and proxy_steerable: libzmq's semantics, blocking only a greenlet."""
+"""Green device, proxy and proxy_steerable: libzmq's semantics, blocking only a greenlet.
+
+The functions of green_zmq.proxying. Its monitored_queue, which pyzmq
+offers in zmq.devices, is tested with the background device classes, in
+test_background_devices.py.
+"""
 
 from __future__ import annotations
 

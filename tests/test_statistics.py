@@ -1,4 +1,8 @@
-"""The missed-edge sweeper: a safety net that counts what it had to heal."""
+"""Statistics and the sweeper: what zmq.statistics() counts, and the safety net.
+
+The missed-edge sweeper heals a lost wakeup and counts it; every test of the
+suite checks that it never had to (conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,42 @@ from green_zmq._waiting.registry import hub_waiting
 from helpers import pair, spawn_parked
 
 pytestmark = pytest.mark.timeout(10)
+
+
+# -- what statistics() counts ------------------------------------------------
+
+
+def test_statistics_count_parked_greenlets_and_fd_wakeups(ctx, no_sweeper):
+    a, b = pair(ctx)
+    before = zmq.statistics()
+    reader = spawn_parked(b.recv)
+    during = zmq.statistics()
+    assert during.parked == before.parked + 1
+    assert during.sockets >= 1
+    a.send(b"x")
+    assert reader.get(timeout=5) == b"x"
+    after = zmq.statistics()
+    assert after.parked == before.parked
+    assert after.fd_wakeups > before.fd_wakeups
+    assert isinstance(after, zmq.WaitStatistics)
+    with pytest.raises(AttributeError):
+        after.parked = 3  # frozen snapshot
+
+
+def test_statistics_count_only_sockets_somebody_waits_on(ctx):
+    a, b = pair(ctx)
+    before = zmq.statistics().sockets
+    idle = zmq.Poller()
+    idle.register(b, zmq.POLLIN)
+    assert zmq.statistics().sockets == before
+    reader = spawn_parked(b.recv)
+    assert zmq.statistics().sockets == before + 1
+    a.send(b"x")
+    reader.get(timeout=2)
+    assert zmq.statistics().sockets == before
+
+
+# -- the sweeper -------------------------------------------------------------
 
 
 def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):

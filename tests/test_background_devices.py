@@ -1,4 +1,8 @@
-"""Background devices in greenlets: pyzmq's zmq.devices API on the caller's hub."""
+"""Background devices in greenlets: pyzmq's zmq.devices API on the caller's hub.
+
+The classes of green_zmq.devices, and monitored_queue as that module offers
+it; the device, proxy and proxy_steerable functions: test_proxying.py.
+"""
 
 from __future__ import annotations
 
