@@ -44,7 +44,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import zmq
-from gevent.hub import get_hub
 
 from ._arguments import check_arguments
 from ._ints import (
@@ -121,17 +120,14 @@ class FastPath:
     finalizer would wait for the garbage collector).
     """
 
-    __slots__ = ("state", "hub", "timeouts", "ask_events", "type_mask", "arms", "continuing")
+    __slots__ = ("state", "timeouts", "ask_events", "type_mask", "arms", "continuing")
 
-    def __init__(self, hub: Any, trusted: bool, kind: int = 0) -> None:
+    def __init__(self, trusted: bool, kind: int = 0) -> None:
         # The waiting state of the libzmq socket, shared with every other
         # object on it: found when the socket is made, so that an operation
         # through any wrapper wakes the waiters of all; or at the first
         # wait, for subclasses that skip our __init__ (design.md, "Lazy state").
         self.state: SocketWaiting | None = None
-        # The hub of the thread that made the socket (None if our __init__
-        # was skipped: then the thread of the first wait).
-        self.hub = hub
         # RCVTIMEO/SNDTIMEO as last read, by option; after_option forgets
         # them. None once the libzmq socket may have another Python object
         # (a shadow, or anyone we handed its address to), which could set
@@ -274,7 +270,7 @@ class FastPath:
         if state is None or state.closed:
             if sock._closed:
                 raise zmq.ZMQError(zmq.ENOTSOCK)
-            state = self.state = socket_waiting(sock, self.hub)
+            state = self.state = socket_waiting(sock)
         return state
 
     def after_op(self) -> None:
@@ -447,6 +443,6 @@ def fast_path_of(sock: Any) -> FastPath:
     fast = getattr(type(sock), "_fast", None)
     if fast is not None:
         return sock._fast  # type: ignore[no-any-return]
-    path = FastPath(get_hub(), trusted=False)
+    path = FastPath(trusted=False)
     path.state = socket_waiting(sock)
     return path

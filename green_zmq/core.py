@@ -101,7 +101,7 @@ class _FastPathOnFirstUse:
     def __get__(self, socket: Any, owner: Any = None) -> Any:
         if socket is None:
             return self
-        fast = FastPath(None, trusted=False)
+        fast = FastPath(trusted=False)
         object.__setattr__(socket, "_fast", fast)
         return fast
 
@@ -116,9 +116,11 @@ class Socket(zmq.Socket, metaclass=StandIn):
     shares one waiting state, so an operation through any of them wakes
     the greenlets waiting through the others.
 
-    A socket belongs to the thread (and so the gevent hub) that created it;
-    waiting on it from another thread raises :class:`RuntimeError`. It also
-    belongs to its process: in a child created by fork(), using it (send,
+    As in libzmq, a socket may be handed from one thread to another: its
+    waits go through the hub of the thread that waits on it, and only two
+    threads waiting on it at once raise :class:`RuntimeError` (plain pyzmq
+    would corrupt the socket). Calls that never wait work from any thread.
+    A socket belongs to its process, though: in a child created by fork(), using it (send,
     recv, poll, options, bind, connect, ...) raises :class:`RuntimeError`,
     where plain pyzmq would spin forever; ``close()`` is allowed and, as in
     pyzmq, leaves the parent's socket alone.
@@ -133,10 +135,9 @@ class Socket(zmq.Socket, metaclass=StandIn):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        hub = get_hub()
         shadow = _compat.is_shadow(self)
-        state = socket_waiting(self, hub, new=not shadow)
-        fast = FastPath(hub, trusted=not shadow, kind=state.kind)
+        state = socket_waiting(self, new=not shadow)
+        fast = FastPath(trusted=not shadow, kind=state.kind)
         fast.state = state
         object.__setattr__(self, "_fast", fast)
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)

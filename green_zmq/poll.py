@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 import zmq
-from gevent.hub import get_hub
 from zmq.backend import zmq_poll
 
 from . import _compat
@@ -49,14 +48,14 @@ class Poller(zmq.Poller, metaclass=StandIn):
     Registers zmq sockets (green or plain), integer fds and objects with
     ``fileno()``, with POLLIN, POLLOUT, POLLERR and POLLPRI; results are
     plain pyzmq's. Several greenlets may poll one poller at once; each gets
-    what plain pyzmq's ``poll`` would have returned to it. A poller belongs
-    to the thread that created it.
+    what plain pyzmq's ``poll`` would have returned to it. Like a socket, a
+    poller may be used from one thread and then another, never from two at
+    once.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._waiting = PollWaiting()
-        self._hub = get_hub()
 
     def register(self, socket: Any, flags: int = _POLLIN | _POLLOUT) -> None:
         """Register a socket or fd for the given events (0 unregisters), as pyzmq does."""
@@ -76,7 +75,7 @@ class Poller(zmq.Poller, metaclass=StandIn):
                 # refuses); a plain one is watched through its libzmq socket.
                 own_state = getattr(socket, "_state", None)
                 if own_state is None:
-                    state, plain = socket_waiting(socket, self._hub), True
+                    state, plain = socket_waiting(socket), True
                 else:
                     state, plain = own_state(), False
                 self._waiting.watch_socket(socket, state, mask, plain)

@@ -123,7 +123,7 @@ def test_no_module_outside_waiting_reaches_into_its_internals(path):
 
 
 def test_the_internals_contract_knows_the_internals_and_finds_a_breach():
-    assert {"_interests", "_zsock", "_watcher", "_fruitless"} <= WAITING_INTERNALS
+    assert {"_interests", "_zsock", "_watcher", "_spare_turn"} <= WAITING_INTERNALS
     assert internals_reached("state._interests.append(x)") == ["_interests"]
     assert internals_reached("state.watch._watcher.stop()") == ["_watcher"]
 

@@ -49,7 +49,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from .registry import hub_waiting
-from .turns import Turn, park, wake_in_hub
+from .turns import Turn, in_own_thread, park, wake_in_hub
 
 __all__ = ["READABLE", "URGENT", "WRITABLE", "Completion", "FdSet", "ThreadSignal"]
 
@@ -168,6 +168,19 @@ class FdSet:
         self._epoll.close()
         self._epoll = epoll
         self._watcher = watcher
+
+    def move(self, hub: Any, old_hub: Any) -> None:
+        """Watch the set from ``hub``'s loop (the calling thread's), no longer ``old_hub``'s.
+
+        The set itself (the kernel's) stays; its watcher is remade here, and
+        the old one closed in its own thread (libev's loops are not
+        thread-safe). Stopped, as a set is between polls.
+        """
+        old = self._watcher
+        self._hub_loop = hub.loop
+        self._watcher = self._watch(self._epoll)
+        self._watcher.ref = old.ref
+        in_own_thread(old_hub, old.close)
 
     def ready(self) -> list[tuple[int, int]]:
         """The fds ready now, with READABLE | WRITABLE; an error or hang-up counts as both.

@@ -13,9 +13,10 @@ FD fired; what to wake is the owner's business. Its jobs:
   renewed when its FD's number may belong to another file now;
 * the spin guard: libzmq can leave the FD readable with no news (pyzmq
   #2167). A woken waiter that found nothing reports it
-  (:meth:`fruitless_wakeup`); when the FD is still signalled right after
-  the call that drained it, time after time, the watch backs off (2 ms
-  doubling to 100 ms) instead of spinning the hub;
+  (:meth:`fruitless_wakeup`), one that found news resets
+  :attr:`fruitless`; when the FD is still signalled right after the call
+  that drained it, time after time, the watch backs off (2 ms doubling to
+  100 ms) instead of spinning the hub;
 * the fire count, for the sweeper to tell a quiet socket from a busy one.
 
 Lifecycle::
@@ -23,6 +24,7 @@ Lifecycle::
     start() -> active; fires -> owner.fd_fired() (nobody parked: stopped)
     fruitless wakeups in a row, FD still signalled -> stopped, backoff timer
     backoff over -> restarted, owner.backoff_over() (everyone retries)
+    owner moves to another thread -> detached, retire(): closed in its thread
     close() -> watcher and timer closed
 """
 
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.monkey import get_original
 
-from .turns import backoff
+from .turns import backoff, in_own_thread
 
 if TYPE_CHECKING:
     from .sockets import SocketWaiting
@@ -56,17 +58,31 @@ _SPIN_BACKOFF_MAX = 0.1
 class FdWatch:
     """The watcher of one socket's FD, for its :class:`~.sockets.SocketWaiting`."""
 
-    __slots__ = ("owner", "fd", "hub", "_watcher", "_fruitless", "_backoff", "_poll", "fires",
-                 "_fires_seen")
+    __slots__ = (
+        "owner",
+        "fd",
+        "hub",
+        "detached",
+        "_watcher",
+        "fruitless",
+        "_backoff",
+        "_poll",
+        "fires",
+        "_fires_seen",
+    )
 
     def __init__(self, owner: SocketWaiting, fd: int, hub: Any) -> None:
         self.owner = owner
         self.fd = fd
         self.hub = hub
+        # Set (under the owner's lock) when the owner moved to another
+        # thread's hub: from then on this watch only waits to be closed, in
+        # its own thread.
+        self.detached = False
         self._watcher = hub.loop.io(fd, 1)
         # Wakeups in a row that found the FD signalled again right after a
-        # call drained it (see fruitless_wakeup).
-        self._fruitless = 0
+        # call drained it (see fruitless_wakeup); 0 once somebody found news.
+        self.fruitless = 0
         self._backoff: Any = None
         self._poll: Any = None
         # Times it fired with somebody parked, and their count at the
@@ -108,6 +124,14 @@ class FdWatch:
             self._watcher.start(self._fired)
         old.close()
 
+    def retire(self) -> None:
+        """Its owner moved to another hub (it set :attr:`detached`): close in its own thread.
+
+        libev's loops are not thread-safe: only the thread that runs a loop
+        may stop or close its watchers. Until then a firing only stops it.
+        """
+        in_own_thread(self.hub, self.close)
+
     def close(self) -> None:
         self._watcher.close()
         if self._backoff is not None:
@@ -130,13 +154,9 @@ class FdWatch:
             poll = self._poll = _real_poll()
             poll.register(self.fd, _FD_READABLE)
         if poll.poll(0):
-            self._fruitless += 1
+            self.fruitless += 1
         else:
-            self._fruitless = 0
-
-    def news(self) -> None:
-        """Somebody found the socket ready: its wakeups are not spinning."""
-        self._fruitless = 0
+            self.fruitless = 0
 
     # -- for the sweeper ----------------------------------------------------------
 
@@ -158,26 +178,34 @@ class FdWatch:
 
     def _fired(self) -> None:
         # In the hub: only tell the owner, which only wakes.
-        owner = self.owner
-        if not owner.has_parked():
-            # Nobody would drain the FD, and libev would call us on every
-            # loop iteration: stop until somebody waits or polls again.
+        if self.detached:
             self._watcher.stop()
-            owner.watch_stopped()
             return
-        owner.registry.fd_wakeups += 1
-        self.fires += 1
-        if self._fruitless > _SPIN_LIMIT:
+        owner = self.owner
+        if self.fruitless > _SPIN_LIMIT and owner.has_parked():
             # The FD keeps firing and nobody finds anything: back off
             # instead of spinning; a timer restarts the watcher.
             self._watcher.stop()
-            delay = backoff(_SPIN_BACKOFF, _SPIN_BACKOFF_MAX, self._fruitless - _SPIN_LIMIT)
+            delay = backoff(_SPIN_BACKOFF, _SPIN_BACKOFF_MAX, self.fruitless - _SPIN_LIMIT)
             self._backoff = self.hub.loop.timer(delay)
             self._backoff.start(self._backoff_over)
             return
-        owner.fd_fired()
+        woke = owner.fd_fired(self)
+        if woke:
+            owner.registry.fd_wakeups += 1
+            self.fires += 1
+        elif woke is not None:
+            # Nobody is parked: nobody would drain the FD, and libev would
+            # call us on every loop iteration. Stopped until somebody waits
+            # or polls again.
+            self._watcher.stop()
+            owner.watch_stopped()
+        else:
+            # The owner moved to another hub meanwhile.
+            self._watcher.stop()
 
     def _backoff_over(self) -> None:
         self._backoff.close()
         self._backoff = None
-        self.owner.backoff_over()
+        if not self.detached:
+            self.owner.backoff_over()

@@ -31,11 +31,13 @@ from .fd import READABLE, URGENT, WRITABLE, FdSet
 from .fork import fork_error
 from .registry import hub_waiting
 from .sockets import SocketWaiting
-from .turns import Turn, park, wake, wake_in_hub
+from .turns import Turn, park, two_threads_error, wake, wake_in_hub
 
 __all__ = ["PollWaiting", "Registration"]
 
 _epoll = get_original("select", "epoll")
+# A real lock, also under gevent's monkey-patching: other OS threads take it.
+_allocate_lock = get_original("_thread", "allocate_lock")
 _FD_READABLE = select.EPOLLIN
 
 # See PollWaiting._compact_dirty: a set of fewer keys than this, in a table
@@ -75,13 +77,7 @@ class Registration:
 
     def wake_in_hub(self) -> None:
         self.poller.dirty.add(self.key)
-        turns = self.turns
-        if len(turns) == 1:
-            wake_in_hub(turns[0])
-            return
-        # A woken greenlet runs at once and may leave or poll again: walk a copy.
-        for turn in list(turns):
-            wake_in_hub(turn)
+        self.poller.wake_in_hub()
 
     def watch_stopped(self, state: SocketWaiting) -> None:
         self.poller.dirty.add(self.key)
@@ -92,6 +88,9 @@ class Registration:
             self.poller.contended.add(state)
         else:
             self.poller.contended.discard(state)
+
+    def moved(self, state: SocketWaiting) -> None:
+        self.poller.moved.add(state)
 
 
 class PollWaiting:
@@ -112,6 +111,13 @@ class PollWaiting:
         # them for the others afterwards. Kept up to date by the sockets
         # (Registration.contention), so that idle ones cost a poll nothing.
         self.contended: set[SocketWaiting] = set()
+        # Socket states whose waits went to another thread's hub since the
+        # last poll (another thread waited on the socket): a poll brings
+        # them back before it parks.
+        self.moved: set[SocketWaiting] = set()
+        # Guards which hub this poller belongs to (see follow), as
+        # SocketWaiting's lock does for a socket.
+        self._lock = _allocate_lock()
         self._sockets: dict[Any, tuple[SocketWaiting, Registration, int, bool]] = {}
         # Raw fds (ints and fileno() objects), all in one set made at the
         # first: key -> (fd, what it is watched for). Several keys may name
@@ -331,7 +337,7 @@ class PollWaiting:
             for key, _ in ready:
                 entry = sockets.get(key)
                 if entry is not None:
-                    entry[0].watch.news()
+                    entry[0].watch.fruitless = 0
                     found_socket = True
             if found_socket:
                 # Other poll calls of this poller, parked: the sockets we
@@ -353,13 +359,36 @@ class PollWaiting:
 
     # -- waiting -------------------------------------------------------------
 
+    def follow(self, hub: Any) -> None:
+        """Make this poller's polls, and its sockets' waits, go through ``hub`` (this thread's).
+
+        As a socket may (see SocketWaiting.follow), a poller may move between
+        threads as long as it is not polled from two at once.
+        """
+        with self._lock:
+            if hub is not self.hub:
+                if self.turns:
+                    raise two_threads_error("Poller", self.hub, hub)
+                old = self.hub
+                self.hub = hub
+                self.registry = hub_waiting(hub)
+                if self._raw is not None:
+                    self._raw.move(hub, old)
+                self.moved.update(self._states)
+        moved, self.moved = self.moved, set()
+        for state in moved:
+            # Raises if a greenlet of another thread is parked on it.
+            state.follow(hub)
+            self.dormant.append(state)
+
     def wait(self, deadline: float | None) -> bool:
         """Park this poll call until a registration fires; ``False`` at ``deadline``."""
+        hub = get_hub()
+        if hub is not self.hub or self.moved:
+            self.follow(hub)
         registry = self.registry
         if registry.forked:
             raise fork_error()
-        if get_hub() is not self.hub:
-            raise RuntimeError("green_zmq Poller used from a thread other than its own")
         turn = Turn()
         turns = self.turns
         turns.append(turn)
@@ -386,7 +415,15 @@ class PollWaiting:
                 raw.stop()
         return True
 
+    def wake_in_hub(self) -> None:
+        """In the hub: wake every parked poll call (they run at once, one by one)."""
+        with self._lock:
+            if get_hub() is not self.hub:
+                return
+            turns = list(self.turns)
+        for turn in turns:
+            wake_in_hub(turn)
+
     def _raw_fired(self) -> None:
         # In the hub; zmq_poll will tell what fired (raw fds are always looked at).
-        for turn in list(self.turns):
-            wake_in_hub(turn)
+        self.wake_in_hub()

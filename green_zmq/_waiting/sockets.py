@@ -54,13 +54,14 @@ from typing import Any, Callable, Protocol
 
 import zmq
 from gevent.hub import get_hub
+from gevent.monkey import get_original
 
 from .. import _compat
 from .._ints import ENOTSOCK, EVENTS, FD, PEER, POLLIN, POLLOUT, ROUTER, SERVER, STREAM, TYPE
 from .fd_watch import FdWatch
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
-from .turns import Turn, backoff, park, wake, wake_in_hub
+from .turns import Turn, backoff, park, two_threads_error, wake, wake_in_hub
 
 __all__ = [
     "Interest",
@@ -72,6 +73,8 @@ __all__ = [
 ]
 
 _Backend = zmq.backend.Socket
+# A real lock, also under gevent's monkey-patching: other OS threads take it.
+_allocate_lock = get_original("_thread", "allocate_lock")
 # The Cython method, so that re-checks skip every Python override.
 _getsockopt: Callable[[Any, int], Any] = _Backend.get
 _handle_of: Callable[[Any], int] = _Backend.underlying.__get__  # type: ignore[attr-defined]
@@ -101,14 +104,14 @@ def _is_open(fd: int) -> bool:
 _by_handle: weakref.WeakValueDictionary[int, SocketWaiting] = weakref.WeakValueDictionary()
 
 
-def socket_waiting(socket: zmq.Socket, hub: Any = None, new: bool = False) -> SocketWaiting:
+def socket_waiting(socket: zmq.Socket, new: bool = False) -> SocketWaiting:
     """The waiting state of ``socket``'s libzmq socket, made on first use.
 
-    Every Python object wrapping the same libzmq socket gets the same state.
-    ``hub`` is the hub of the thread that owns the socket (``None``: the
-    calling thread's); it counts only when the state is made. ``new``: the
-    libzmq socket has just been made, so anything found under its address
-    was left by a socket closed behind our back.
+    Every Python object wrapping the same libzmq socket gets the same state,
+    made on the calling thread's hub (it follows the thread that waits, see
+    SocketWaiting.follow). ``new``: the libzmq socket has just been made, so
+    anything found under its address was left by a socket closed behind our
+    back.
     """
     handle = _handle_of(socket)
     if not handle:
@@ -123,7 +126,7 @@ def socket_waiting(socket: zmq.Socket, hub: Any = None, new: bool = False) -> So
             state.watch.renew()
             return state
         state.close()
-    state = SocketWaiting(handle, hub if hub is not None else get_hub(), _origin_of(socket))
+    state = SocketWaiting(handle, get_hub(), _origin_of(socket))
     _by_handle[handle] = state
     return state
 
@@ -166,6 +169,10 @@ class Interest(Protocol):
     def contention(self, state: SocketWaiting, contended: bool) -> None:
         """Whether others wait on the socket too (turns, other registrations): a poll of
         it must then re-check it for them after draining its FD."""
+
+    def moved(self, state: SocketWaiting) -> None:
+        """The socket's waits now go through another thread's hub: a poll in the
+        poller's thread must bring it back first."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,7 @@ class SocketWaiting:
         "sends_by_peer",
         "closed",
         "_spare_turn",
+        "_lock",
     )
 
     def __init__(self, handle: int, hub: Any, origin: zmq.Socket | None) -> None:
@@ -270,6 +278,10 @@ class SocketWaiting:
         self.waiting = 0
         self.closed = False
         self._spare_turn: Turn | None = None
+        # Guards which hub this state belongs to (see follow): a wakeup
+        # decides under it that it runs in that hub's thread, and whom to
+        # wake; a move decides under it that nobody is parked.
+        self._lock = _allocate_lock()
 
     # -- after operations ----------------------------------------------------
 
@@ -292,19 +304,26 @@ class SocketWaiting:
             return None
 
     def notify(self, events: int) -> None:
-        """Wake, for the given EVENTS value, everybody who can proceed."""
-        hub = self.hub
-        if events & POLLIN and self.receivers:
-            wake(self.receivers[0], hub)
-        if events & POLLOUT and self.senders:
-            if self.sends_by_peer:
-                for turn in self.senders:
-                    wake(turn, hub)
-            else:
-                wake(self.senders[0], hub)
-        for interest in self._interests:
-            if events & interest.mask:
-                interest.wake(hub)
+        """Wake, for the given EVENTS value, everybody who can proceed.
+
+        It may be called from a thread other than the one whose hub the
+        parked greenlets wait on (a call that never waits, made there):
+        :func:`.turns.wake` hands each wakeup to that hub.
+        """
+        with self._lock:
+            hub = self.hub
+            if events & POLLIN and self.receivers:
+                wake(self.receivers[0], hub)
+            if events & POLLOUT and self.senders:
+                if self.sends_by_peer:
+                    for turn in self.senders:
+                        wake(turn, hub)
+                else:
+                    wake(self.senders[0], hub)
+            for interest in self._interests:
+                if events & interest.mask:
+                    interest.wake(hub)
+
 
     def hand_on(self) -> None:
         """After calls that skipped the green overrides (a proxy's burst): re-check for others.
@@ -314,6 +333,57 @@ class SocketWaiting:
         """
         if self.senders or self.receivers or len(self._interests) > 1:
             self.after_op()
+
+    # -- which thread -----------------------------------------------------------
+
+    def follow(self, hub: Any) -> None:
+        """Make this socket's waits go through ``hub``, the calling thread's.
+
+        A zmq socket may move between threads, as long as two never use it at
+        once (libzmq's rule); its waiting state follows the thread that next
+        waits on it (design.md, "Threads"). Waiting from a thread while a
+        greenlet of another is parked on the socket raises
+        :class:`RuntimeError`, naming both. The old hub's watch is closed in
+        its own thread, and the new one started here: a readiness the FD
+        announced meanwhile is still there for the new watch to see (epoll
+        reports a readable fd when it is added), or in EVENTS, which every
+        wait reads first.
+        """
+        with self._lock:
+            if hub is self.hub:
+                return
+            if self.has_parked():
+                raise two_threads_error("socket", self.hub, hub)
+            old_watch, old_registry = self.watch, self.registry
+            old_watch.detached = True
+            self.hub = hub
+            self.registry = hub_waiting(hub)
+            self.watch = FdWatch(self, self.fd, hub)
+            self.watch.hold(False)
+        old_registry.waiting.discard(self)
+        old_watch.retire()
+        if self.closed:
+            return
+        if self.waiting:
+            # Registrations only (nobody is parked): the registry looks
+            # after it from now on, and a poll restarts the watch.
+            self.registry.waiting.add(self)
+            if self.registry.sweep_timer is None:
+                self.registry.start_sweeper()
+            for interest in self._interests:
+                interest.watch_stopped(self)
+                interest.moved(self)
+
+    def owned_here(self) -> bool:
+        """Do this socket's waits go through the calling thread's hub (or may they, moving)?"""
+        hub = get_hub()
+        if hub is self.hub:
+            return True
+        try:
+            self.follow(hub)
+        except RuntimeError:
+            return False
+        return True
 
     # -- who is parked, and who is owed (the sweeper asks) ----------------------------
 
@@ -385,9 +455,10 @@ class SocketWaiting:
         ``timeout_ms`` < 0 waits forever, otherwise ``zmq.Again`` is raised
         after that long, as blocking pyzmq does for RCVTIMEO/SNDTIMEO.
         """
-        # _check_thread and deadline_after, inlined: this is every wait's path.
-        if get_hub() is not self.hub:
-            self._check_thread()
+        # deadline_after, inlined: this is every wait's path.
+        hub = get_hub()
+        if hub is not self.hub:
+            self.follow(hub)
         deadline = None if timeout_ms < 0 else monotonic() + timeout_ms / 1000.0
         # A state's turns are used one at a time, mostly: keep one for reuse.
         turn = self._spare_turn
@@ -445,7 +516,7 @@ class SocketWaiting:
                         futile += 1
                         self.watch.fruitless_wakeup()
                         continue
-                    self.watch.news()
+                    self.watch.fruitless = 0
                     return result
         finally:
             queue.remove(turn)
@@ -458,15 +529,23 @@ class SocketWaiting:
     # -- poller interests ----------------------------------------------------
 
     def add_interest(self, interest: Interest) -> None:
-        self._check_thread()
+        # A registration is no wait: from another thread it is kept (and
+        # the socket follows that thread if nobody waits here now).
+        own = self.owned_here()
         self._interests.append(interest)
         self._update_contention()
-        self._enter()
+        self._enter(own)
+        if not own:
+            # A greenlet of another thread waits on the socket: a poll in
+            # the registering thread must bring it over first, and is
+            # refused while that one waits.
+            interest.moved(self)
 
     def remove_interest(self, interest: Interest) -> None:
         # No re-check: a poller's wakeups are shared by every waiter (see
         # fd_fired), so one that leaves takes nobody's wakeup away; and a
         # finalizer may remove it from inside the hub.
+        self.owned_here()
         self._interests.remove(interest)
         interest.contention(self, False)
         self._update_contention()
@@ -493,7 +572,8 @@ class SocketWaiting:
             return
         self.closed = True
         self.wake_all()
-        self.watch.close()
+        # In the watch's own thread (the close may come from any).
+        self.watch.retire()
         self.registry.waiting.discard(self)
         for interest in self._interests:
             interest.contention(self, False)
@@ -501,30 +581,46 @@ class SocketWaiting:
             del _by_handle[self.handle]
 
     def wake_all(self) -> None:
-        hub = self.hub
-        for turn in (*self.receivers, *self.senders):
-            wake(turn, hub)
-        for interest in self._interests:
-            interest.wake(hub)
+        """Wake everybody parked on the socket (in their thread, wherever this is called)."""
+        with self._lock:
+            hub = self.hub
+            for turn in (*self.receivers, *self.senders):
+                wake(turn, hub)
+            for interest in self._interests:
+                interest.wake(hub)
 
     # -- the watch's calls (in the hub: only wake, never call libzmq) -------------
 
-    def fd_fired(self) -> None:
-        """The FD fired with somebody parked: wake the heads and the polls."""
-        readers = self.receivers
-        writers = self.senders
-        if readers:
-            wake_in_hub(readers[0])
-        if writers:
-            if self.sends_by_peer and len(writers) > 1:
-                # A woken greenlet runs at once and may leave: walk a copy.
-                for turn in list(writers):
-                    wake_in_hub(turn)
-            else:
-                wake_in_hub(writers[0])
-        for interest in self._interests:
-            if interest.turns:
-                interest.wake_in_hub()
+    def fd_fired(self, watch: FdWatch) -> bool | None:
+        """``watch`` fired (in its hub): wake the heads and the polls.
+
+        False if nobody is parked, None if the socket moved to another hub
+        since (``watch`` is not its watch any more).
+        """
+        with self._lock:
+            if watch is not self.watch:
+                return None
+            readers = self.receivers
+            writers = self.senders
+            # Decided under the lock: these are parked in this thread, and
+            # stay so while the hub runs this callback.
+            heads: list[Turn] = []
+            if readers:
+                heads.append(readers[0])
+            if writers:
+                if self.sends_by_peer and len(writers) > 1:
+                    heads.extend(writers)
+                else:
+                    heads.append(writers[0])
+            polls = [interest for interest in self._interests if interest.turns]
+        if not heads and not polls:
+            return False
+        # A woken greenlet runs at once, and may leave or wait again.
+        for turn in heads:
+            wake_in_hub(turn)
+        for interest in polls:
+            interest.wake_in_hub()
+        return True
 
     def watch_stopped(self) -> None:
         """The watch stopped, nobody being parked: registered pollers restart it."""
@@ -547,13 +643,6 @@ class SocketWaiting:
 
     # -- internals -----------------------------------------------------------
 
-    def _check_thread(self) -> None:
-        if get_hub() is not self.hub:
-            raise RuntimeError(
-                "green_zmq socket used from a thread other than the one that created it; "
-                "a zmq socket belongs to one thread (create a socket per thread)"
-            )
-
     def _update_contention(self) -> None:
         interests = self._interests
         contended = not self.closed and bool(
@@ -562,12 +651,14 @@ class SocketWaiting:
         for interest in interests:
             interest.contention(self, contended)
 
-    def _enter(self) -> None:
+    def _enter(self, own: bool = True) -> None:
         # The watch stays started between waits (starting and stopping it
         # costs epoll_ctl calls on every wait); while nobody waits it only
         # loses its hold on the loop, and the first idle FD event stops it.
+        # Only the hub's own thread touches its watch (``own``; a registration
+        # from another thread while a greenlet waits here finds it started).
         self.waiting = waiting = self.waiting + 1
-        if not self.closed:
+        if own and not self.closed:
             self.watch.start()
             if waiting == 1:
                 self.watch.hold(True)

@@ -9,18 +9,29 @@ every wait is counted, fork-checked and deadline-checked the same way.
 
 from __future__ import annotations
 
+import threading
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
-from gevent.hub import Waiter
+from gevent.hub import Waiter, get_hub
 
 from .fork import fork_error
 
 if TYPE_CHECKING:
     from .registry import HubWaiting
 
-__all__ = ["Turn", "backoff", "deadline_after", "park", "wake", "wake_in_hub"]
+__all__ = [
+    "Turn",
+    "backoff",
+    "deadline_after",
+    "in_own_thread",
+    "park",
+    "thread_of",
+    "two_threads_error",
+    "wake",
+    "wake_in_hub",
+]
 
 _TIMED_OUT = object()
 
@@ -44,6 +55,36 @@ class Turn:
     @property
     def parked(self) -> bool:
         return self.waiter is not None
+
+
+def thread_of(hub: Any) -> str:
+    """The OS thread that runs ``hub``, by name where threading knows it."""
+    ident = getattr(hub, "thread_ident", None)
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return f"{thread.name!r} ({ident:#x})"
+    return f"{ident:#x}" if isinstance(ident, int) else repr(ident)
+
+
+def two_threads_error(what: str, owner: Any, hub: Any) -> RuntimeError:
+    """The error of a wait while another thread waits on the same ``what``."""
+    return RuntimeError(
+        f"green_zmq {what} waited on from thread {thread_of(hub)} while thread "
+        f"{thread_of(owner)} waits on it: a zmq socket may move between threads, but "
+        "two threads may not use it at once (give each thread a socket of its own)"
+    )
+
+
+def in_own_thread(hub: Any, callback: Callable[[], Any]) -> None:
+    """Run ``callback()`` in the thread of ``hub``: now if that is this one, else in its hub.
+
+    For what only a hub's own thread may do: libev calls on its loop, and
+    wakeups of greenlets parked there.
+    """
+    if get_hub() is hub:
+        callback()
+    else:
+        hub.loop.run_callback_threadsafe(callback)
 
 
 def backoff(base: float, cap: float, count: int) -> float:
@@ -140,7 +181,12 @@ def wake_in_hub(turn: Turn) -> None:
 
 
 def wake(turn: Turn, hub: Any) -> None:
-    """Mark ``turn`` woken and, if it is parked, schedule its greenlet."""
+    """Mark ``turn`` woken and, if it is parked, schedule its greenlet in ``hub``.
+
+    ``hub`` is the hub the turn parks in; this may be called from any thread
+    (a call that never waits, made in another thread, re-checks for the
+    greenlets parked on its socket here).
+    """
     if turn.woken:
         return
     turn.woken = True
@@ -148,4 +194,7 @@ def wake(turn: Turn, hub: Any) -> None:
     if waiter is not None:
         # Waiter.switch must run in the hub; run_callback also keeps the
         # waker from being re-entered by the woken greenlet.
-        hub.loop.run_callback(waiter.switch, None)
+        if get_hub() is hub:
+            hub.loop.run_callback(waiter.switch, None)
+        else:
+            hub.loop.run_callback_threadsafe(waiter.switch, None)
