@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,16 @@ import gevent
 
 import green_zmq as zmq
 
-ROOT = Path(__file__).resolve().parent.parent
+# The folder this process imports green_zmq from: the checkout (an editable
+# install), or site-packages (an installed wheel, whose compiled fast path
+# the checkout lacks). Children get it first on PYTHONPATH, so that they run
+# the very build under test.
+IMPORTED_FROM = str(Path(zmq.__file__).resolve().parent.parent)
+
+
+def python_path(*first: str | None) -> str:
+    """A PYTHONPATH with ``first``, then the current one, then :data:`IMPORTED_FROM`."""
+    return os.pathsep.join(filter(None, [*first, os.environ.get("PYTHONPATH"), IMPORTED_FROM]))
 
 
 def run_python(
@@ -32,18 +42,16 @@ def run_python(
     ``python -c CODE ARGS...`` when ``code`` is given (dedented), else
     ``python ARGS...`` (a script, ``-m module``, ...). ``env`` changes the
     current environment: a value of None removes that variable, and a
-    PYTHONPATH goes before the path to this process's green_zmq. ``stdin``
-    is the child's standard input. With ``check``, anything but exit status
+    PYTHONPATH goes before the path to this process's green_zmq (the child
+    imports the same one, see :data:`IMPORTED_FROM`). ``stdin``
+    is the child's standard input; ``cwd`` its directory, the system's
+    temporary one by default. With ``check``, anything but exit status
     0 fails the calling test, showing the process's output.
     """
     command = [sys.executable, *(["-c", textwrap.dedent(code)] if code is not None else []), *args]
     environment = dict(os.environ)
     changes = dict(env or {})
-    # Whatever green_zmq this process imports (an install, PYTHONPATH), and
-    # this checkout's when there is none, whatever the child's directory.
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [changes.pop("PYTHONPATH", None), environment.get("PYTHONPATH"), str(ROOT)])
-    )
+    environment["PYTHONPATH"] = python_path(changes.pop("PYTHONPATH", None))
     for name, value in changes.items():
         if value is None:
             environment.pop(name, None)
@@ -52,7 +60,10 @@ def run_python(
     result = subprocess.run(
         command,
         env=environment,
-        cwd=cwd,
+        # Not this process's directory by default: ``python -c`` puts its
+        # directory first on sys.path, which in a checkout would import its
+        # sources rather than the build under test.
+        cwd=tempfile.gettempdir() if cwd is None else cwd,
         input=stdin,
         capture_output=True,
         text=True,

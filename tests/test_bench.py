@@ -25,7 +25,7 @@ import zmq
 import green_zmq
 from green_zmq.bench import measures, publish, report, runtimes, schedule, workloads
 from green_zmq.bench.workloads import WORKLOADS, Corrupt, Goal
-from helpers import run_python
+from helpers import python_path, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_WORKLOADS = ["tcp-64B", "dealers-10"]
@@ -80,8 +80,7 @@ def test_quick_run_has_a_correct_result_for_every_implementation(tmp_path: Path)
 
 @pytest.mark.timeout(60)
 def test_a_child_over_its_time_limit_is_a_failure_not_a_stall(monkeypatch) -> None:
-    path = os.environ.get("PYTHONPATH")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), path])))
+    monkeypatch.setenv("PYTHONPATH", python_path())
     record = schedule.run_child("threads", "req-rep", 10**9, limit=1.0)
     assert not record["ok"]
     assert "hung" in record["error"]
@@ -519,7 +518,7 @@ def _bench_command(*args: str) -> list[str]:
 
 def _bench_env(**changes: str) -> dict[str, str]:
     env = dict(os.environ, **changes)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = python_path()
     return env
 
 
