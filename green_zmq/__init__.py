@@ -17,6 +17,7 @@ from zmq import *  # noqa: F403  (the whole pyzmq namespace, green parts replace
 # is green_zmq's own package (its monitor helpers wait cooperatively).
 from zmq import backend as backend, constants as constants, error as error, sugar as sugar
 
+from . import _accelerator
 from ._tracker import (
     Frame as Frame,
     Frame as Message,  # noqa: F401  (pyzmq's alias, in pyzmq's __all__)
@@ -35,9 +36,17 @@ from .proxying import (  # type: ignore[assignment]
 
 __version__ = "0.1.0"
 
+#: True when the compiled fast path runs, False when the pure-Python one
+#: does (they behave the same); settled when .core imported the fast path.
+accelerated: bool = _accelerator.accelerated
+#: Why: "compiled, calling pyzmq's libzmq ..." or "pure Python: ...".
+accelerated_reason: str = _accelerator.reason
+
 __all__ = [
     *_zmq.__all__,
     "WaitStatistics",
+    "accelerated",
+    "accelerated_reason",
     "set_spin",
     "set_sweep_interval",
     "statistics",

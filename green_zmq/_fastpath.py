@@ -36,7 +36,12 @@ it (design.md, "When recv asks EVENTS first")::
     mask -- a recv around it (forget) ------------> 0
     0 -- a REQ sends a request's last frame (after_send) --> POLLIN|POLLOUT
 
-This module is pure Python, typed so that Cython can compile it as it is.
+This module is pure Python, and the reference. Cython compiles this very
+file, with the types of ``_c_fastpath.pxd``, into ``green_zmq._c_fastpath``
+(design.md, "The compiled fast path"), which takes its place at import
+unless :mod:`._accelerator` says otherwise. The few lines only the compiled
+module runs are under ``if COMPILED``: its NOBLOCK attempts of the common
+cases straight into libzmq (``send_bytes``, ``recv_bytes``, in the .pxd).
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import zmq
+
+try:
+    import cython
+except ImportError:  # Cython is a build requirement only.
+    COMPILED = False
+else:
+    # True only in the compiled module (a constant there).
+    COMPILED = cython.compiled
 
 from ._arguments import check_arguments
 from ._ints import (
@@ -71,13 +84,22 @@ from ._ints import (
 from ._tracker import green_tracker
 from ._waiting import SocketWaiting, socket_waiting
 
-__all__ = ["FastPath", "fast_path_of", "recv", "send"]
+__all__ = [
+    "FastPath",
+    "check_parts",
+    "fast_path_of",
+    "recv",
+    "recv_multipart",
+    "send",
+    "send_multipart",
+]
 
 _Base = zmq.backend.Socket
 _base_send = _Base.send
 _base_recv = _Base.recv
 _base_get: Callable[[Any, int], Any] = _Base.get
 _sugar_send = zmq.Socket.send
+_Frame = zmq.Frame
 _Again = zmq.Again
 
 # The range of a C int, which pyzmq's Cython layer converts flags to: flags
@@ -120,7 +142,7 @@ class FastPath:
     finalizer would wait for the garbage collector).
     """
 
-    __slots__ = ("state", "timeouts", "ask_events", "type_mask", "arms", "continuing")
+    __slots__ = ("state", "timeouts", "ask_events", "type_mask", "arms", "continuing", "handle")
 
     def __init__(self, trusted: bool, kind: int = 0) -> None:
         # The waiting state of the libzmq socket, shared with every other
@@ -146,6 +168,9 @@ class FastPath:
         # subclass's send or recv: the frames after the first belong to a
         # message libzmq has begun, and must not queue behind others' turns.
         self.continuing = False
+        # The address of the libzmq socket, for the compiled attempts; 0
+        # until known, and once this object closed it (see Socket.close).
+        self.handle = 0
 
     # -- the calls ---------------------------------------------------------------
 
@@ -244,24 +269,6 @@ class FastPath:
             self.after_wait(state.kind)
         return state.wait_turn(writing, call, args, timeout, tried)
 
-    def send_rest(self, sock: Any, part: Any, flags: int, copy: bool, track: bool) -> Any:
-        """A frame after the first of a message, which libzmq takes without waiting.
-
-        (design.md, "Multipart"); the green send is only a guard against
-        surprises.
-        """
-        try:
-            return _base_send(sock, part, flags | NOBLOCK, copy, track)
-        except _Again:
-            return send(sock, part, flags, copy, track)
-
-    def recv_rest(self, sock: Any, flags: int, track: bool) -> Any:
-        """The next frame of a message whose first one was received: there at once."""
-        try:
-            return _base_recv(sock, flags | NOBLOCK, False, track)
-        except _Again:
-            return recv(sock, flags, False, track)
-
     # -- the socket's state ------------------------------------------------------
 
     def state_of(self, sock: Any) -> SocketWaiting:
@@ -271,6 +278,7 @@ class FastPath:
             if sock._closed:
                 raise zmq.ZMQError(zmq.ENOTSOCK)
             state = self.state = socket_waiting(sock)
+            self.handle = state.handle
         return state
 
     def after_op(self) -> None:
@@ -364,7 +372,10 @@ def send(
     if state is None or not state.waiting:
         # Nobody waits on this socket: one NOBLOCK call, nothing to re-check.
         try:
-            result = _base_send(sock, data, flags | NOBLOCK, copy, track)
+            if COMPILED and data.__class__ is bytes and copy and not track:
+                result = send_bytes(fast, sock, data, flags | NOBLOCK)  # type: ignore[name-defined]  # noqa: F821
+            else:
+                result = _base_send(sock, data, flags | NOBLOCK, copy, track)
         except _Again:
             if flags & NOBLOCK:
                 raise
@@ -403,6 +414,8 @@ def recv(sock: Any, flags: int = 0, copy: bool = True, track: bool = False) -> A
     mask = fast.ask_events
     if not mask:
         try:
+            if COMPILED and copy:
+                return recv_bytes(fast, sock, flags | NOBLOCK)  # type: ignore[name-defined]  # noqa: F821
             return _base_recv(sock, flags | NOBLOCK, copy, track)
         except _Again:
             if flags & NOBLOCK:
@@ -417,6 +430,101 @@ def recv(sock: Any, flags: int = 0, copy: bool = True, track: bool = False) -> A
         except _Again:
             pass
     return fast.wait_turn(sock, False, True, _base_recv, (sock, flags | NOBLOCK, copy, track))
+
+
+_ALL_BUT_LAST = slice(None, -1)
+
+
+def check_parts(msg_parts: Any) -> None:
+    """Refuse a message with a part that is no buffer, as pyzmq's send_multipart does."""
+    for i, part in enumerate(msg_parts):
+        cls = part.__class__
+        if cls is bytes or cls is _Frame or isinstance(part, (zmq.Frame, bytes, memoryview)):
+            continue
+        try:
+            memoryview(part)
+        except Exception:
+            shown = repr(part)
+            if len(shown) > 32:
+                shown = shown[:32] + "..."
+            raise TypeError(f"Frame {i} ({shown}) does not support the buffer interface.") from None
+
+
+def send_multipart(sock: Any, msg_parts: Any, flags: Any, copy: bool, track: bool) -> Any:
+    """The frames of a message checked by :func:`check_parts`; only the first can wait.
+
+    Once libzmq took the first frame it takes the rest without waiting
+    (design.md, "Multipart"), so they go without yielding, and frames of
+    different greenlets never interleave.
+    """
+    # Slices, as pyzmq takes them: the same errors for odd sequences.  A
+    # slice object, not [:-1], so that the compiled twin indexes the same
+    # way too (Cython turns [:-1] into a call with its own error text).
+    head = msg_parts[_ALL_BUT_LAST]
+    last = msg_parts[-1]
+    if flags.__class__ is int:
+        more = flags | SNDMORE
+    else:
+        # pyzmq ORs SNDMORE into the flags before converting them, so odd
+        # flags fail there first; do the same to fail the same way.
+        more = int_flags(zmq.SNDMORE | flags) if head else 0
+        flags = int_flags(flags)
+    if not head:
+        return send(sock, last, flags, copy, track)
+    fast: FastPath = sock._fast
+    send(sock, head[0], more, copy, track)
+    for part in head[1:]:
+        _send_rest(fast, sock, part, more, copy, track)
+    result = _send_rest(fast, sock, last, flags, copy, track)
+    if fast.arms and not flags & SNDMORE:
+        fast.after_send()
+    fast.after_op()
+    return green_tracker(result, last) if track else result
+
+
+def _send_rest(fast: FastPath, sock: Any, part: Any, flags: int, copy: bool, track: bool) -> Any:
+    # A frame after the first of a message: libzmq takes it without waiting
+    # (the green send is only a guard against surprises).
+    try:
+        if COMPILED and part.__class__ is bytes and copy and not track:
+            return send_bytes(fast, sock, part, flags | NOBLOCK)  # type: ignore[name-defined]  # noqa: F821
+        return _base_send(sock, part, flags | NOBLOCK, copy, track)
+    except _Again:
+        return send(sock, part, flags, copy, track)
+
+
+def recv_multipart(sock: Any, flags: int, copy: bool, track: bool) -> list[Any]:
+    """The frames of a message; only the first can wait, the rest are there at once."""
+    fast: FastPath = sock._fast
+    if COMPILED and copy:
+        # Copied frames straight from libzmq, RCVMORE read in C.
+        parts = [recv(sock, flags, True, False)]
+        while more_to_come(fast, sock):  # type: ignore[name-defined]  # noqa: F821
+            parts.append(_recv_rest(fast, sock, flags, True, False))
+        fast.after_op()
+        return parts
+    # Frames, even when bytes are wanted: Frame.more is half the price of
+    # getsockopt(RCVMORE), which builds a SocketOption enum per call.
+    track = track and not copy
+    frame = recv(sock, flags, False, track)
+    frames = [frame]
+    while frame.more:
+        frame = _recv_rest(fast, sock, flags, False, track)
+        frames.append(frame)
+    fast.after_op()
+    if copy:
+        return [f.bytes for f in frames]
+    return frames
+
+
+def _recv_rest(fast: FastPath, sock: Any, flags: int, copy: bool, track: bool) -> Any:
+    # The next frame of a message whose first one was received: there at once.
+    try:
+        if COMPILED and copy:
+            return recv_bytes(fast, sock, flags | NOBLOCK)  # type: ignore[name-defined]  # noqa: F821
+        return _base_recv(sock, flags | NOBLOCK, copy, track)
+    except _Again:
+        return recv(sock, flags, copy, track)
 
 
 def _send_with_options(
@@ -446,3 +554,20 @@ def fast_path_of(sock: Any) -> FastPath:
     path = FastPath(trusted=False)
     path.state = socket_waiting(sock)
     return path
+
+
+# -- the compiled twin -------------------------------------------------------
+
+if COMPILED:
+    from ._accelerator import check_libzmq, pyzmq_extension
+
+    # Raises ImportError (and so the pure module stays) unless libzmq's entry
+    # points are those of the libzmq that pyzmq uses.
+    check_libzmq(*libzmq_found(pyzmq_extension()))  # type: ignore[name-defined]  # noqa: F821
+else:
+    from ._accelerator import compiled_twin
+
+    _twin = compiled_twin()
+    if _twin is not None:
+        # Through globals(): the compiled module compiles this line too.
+        globals().update({name: getattr(_twin, name) for name in __all__})

@@ -23,7 +23,6 @@ from . import _compat, _fastpath
 from ._fastpath import FastPath
 from ._ints import EVENTS as _EVENTS, SNDMORE as _SNDMORE, int_flags
 from ._stand_in import StandIn
-from ._tracker import green_tracker
 from ._waiting import (
     Completion,
     SocketWaiting,
@@ -139,6 +138,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
         state = socket_waiting(self, new=not shadow)
         fast = FastPath(trusted=not shadow, kind=state.kind)
         fast.state = state
+        fast.handle = state.handle
         object.__setattr__(self, "_fast", fast)
         refuse_in_child(self, _LIBZMQ_ENTRY_POINTS)
 
@@ -164,18 +164,9 @@ class Socket(zmq.Socket, metaclass=StandIn):
         Only the first frame can wait; once it is accepted the rest follow
         without yielding, so frames of different greenlets never interleave.
         """
-        for i, part in enumerate(msg_parts):
-            if isinstance(part, (zmq.Frame, bytes, memoryview)):
-                continue
-            try:
-                memoryview(part)
-            except Exception:
-                shown = repr(part)
-                if len(shown) > 32:
-                    shown = shown[:32] + "..."
-                raise TypeError(
-                    f"Frame {i} ({shown}) does not support the buffer interface."
-                ) from None
+        _fastpath.check_parts(msg_parts)
+        if type(self).send is Socket.send:
+            return _fastpath.send_multipart(self, msg_parts, flags, copy, track)
         # Slices, as pyzmq takes them: the same errors for odd sequences.
         head = msg_parts[:-1]
         last = msg_parts[-1]
@@ -188,17 +179,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
             flags = int_flags(flags)
         if not head:
             return self.send(last, flags, copy=copy, track=track)
-        if type(self).send is not Socket.send:
-            return self._send_each(head, last, more, flags, copy, track)
-        fast = self._fast
-        self.send(head[0], more, copy=copy, track=track)
-        for part in head[1:]:
-            fast.send_rest(self, part, more, copy, track)
-        result = fast.send_rest(self, last, flags, copy, track)
-        if fast.arms and not flags & _SNDMORE:
-            fast.after_send()
-        fast.after_op()
-        return green_tracker(result, last) if track else result
+        return self._send_each(head, last, more, flags, copy, track)
 
     def _send_each(
         self, head: Any, last: Any, more: int, flags: int, copy: bool, track: bool
@@ -229,19 +210,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
             return self._recv_each(flags, copy, track)
         if flags.__class__ is not int:
             flags = int_flags(flags)
-        # Frames, even when bytes are wanted: Frame.more is half the price
-        # of getsockopt(RCVMORE), which builds a SocketOption enum per call.
-        track = track and not copy
-        fast = self._fast
-        frame = _fastpath.recv(self, flags, False, track)
-        frames = [frame]
-        while frame.more:
-            frame = fast.recv_rest(self, flags, track)
-            frames.append(frame)
-        fast.after_op()
-        if copy:
-            return [f.bytes for f in frames]
-        return frames
+        return _fastpath.recv_multipart(self, flags, copy, track)
 
     def _recv_each(self, flags: Any, copy: bool, track: bool) -> list[Any]:
         # A subclass that overrides recv sees every frame, as pyzmq's
@@ -334,8 +303,11 @@ class Socket(zmq.Socket, metaclass=StandIn):
             # Nobody waited through this object; others may have.
             state = existing_waiting(self)
         super().close(linger)
-        if state is not None and self._closed:
-            state.close()
+        if self._closed:
+            # The compiled attempts must never use the address again.
+            self._fast.handle = 0
+            if state is not None:
+                state.close()
 
 
 def _recv_into(socket: Any, flags: int, buffer: Any, nbytes: int) -> int:

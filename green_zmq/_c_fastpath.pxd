@@ -1,0 +1,161 @@
+# The compiled twin of green_zmq/_fastpath.py: Cython compiles that very
+# file as the module green_zmq._c_fastpath, with the types below (gevent's
+# way: a .pxd beside a .py). What only the compiled module does is here
+# too: the NOBLOCK attempts of the common cases (bytes, copied) straight
+# into libzmq, through the entry points of the libzmq that pyzmq loaded
+# (design.md, "The compiled fast path"). Everything else, and every error,
+# stays pyzmq's: a call that libzmq does not complete goes to pyzmq's own
+# method, which makes it again and raises what pyzmq raises.
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals
+
+cdef extern from *:
+    """
+    #include <dlfcn.h>
+    #include <link.h>
+    #include <string.h>
+
+    /* A libzmq message as zmq.h lays it out: 64 opaque bytes, aligned to a pointer. */
+    typedef struct { unsigned char _[64]; } __attribute__((aligned(sizeof(void *)))) gz_msg_t;
+
+    static int (*gz_send)(void *, const void *, size_t, int);
+    static int (*gz_msg_init)(gz_msg_t *);
+    static int (*gz_msg_recv)(gz_msg_t *, void *, int);
+    static int (*gz_msg_close)(gz_msg_t *);
+    static void *(*gz_msg_data)(gz_msg_t *);
+    static size_t (*gz_msg_size)(const gz_msg_t *);
+    static int (*gz_msg_more)(const gz_msg_t *);
+    static int (*gz_errno)(void);
+    static int (*gz_getsockopt)(void *, int, void *, size_t *);
+    static void (*gz_version)(int *, int *, int *);
+
+    /* Where the resolved entry points live, and how many loaded objects look like libzmq. */
+    static char gz_library[4096];
+    static int gz_copies;
+
+    static int gz_count_copies(struct dl_phdr_info *info, size_t size, void *data) {
+        const char *name = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+        name = name ? name + 1 : info->dlpi_name;
+        if (name && strncmp(name, "libzmq", 6) == 0) gz_copies++;
+        return 0;
+    }
+
+    /* Resolve libzmq's entry points as pyzmq's extension module (at
+       extension_path, loaded already) resolves them: through its own
+       handle, so from the libzmq it is linked with, whatever that file is
+       called. NULL on success, else why not. */
+    static const char *gz_load(const char *extension_path) {
+        void *handle = dlopen(extension_path, RTLD_NOW | RTLD_NOLOAD);
+        Dl_info info;
+        if (!handle) return "pyzmq's extension module is not loaded";
+        #define GZ_RESOLVE(var, name) \\
+            *(void **)(&var) = dlsym(handle, name); \\
+            if (!var) { dlclose(handle); return "libzmq's " name " not found through pyzmq"; }
+        GZ_RESOLVE(gz_send, "zmq_send")
+        GZ_RESOLVE(gz_msg_init, "zmq_msg_init")
+        GZ_RESOLVE(gz_msg_recv, "zmq_msg_recv")
+        GZ_RESOLVE(gz_msg_close, "zmq_msg_close")
+        GZ_RESOLVE(gz_msg_data, "zmq_msg_data")
+        GZ_RESOLVE(gz_msg_size, "zmq_msg_size")
+        GZ_RESOLVE(gz_msg_more, "zmq_msg_more")
+        GZ_RESOLVE(gz_errno, "zmq_errno")
+        GZ_RESOLVE(gz_getsockopt, "zmq_getsockopt")
+        GZ_RESOLVE(gz_version, "zmq_version")
+        #undef GZ_RESOLVE
+        /* The handle only found the library; pyzmq keeps it loaded. */
+        dlclose(handle);
+        if (!dladdr(*(void **)(&gz_send), &info) || !info.dli_fname)
+            return "cannot tell which library libzmq's zmq_send is in";
+        strncpy(gz_library, info.dli_fname, sizeof(gz_library) - 1);
+        gz_copies = 0;
+        dl_iterate_phdr(gz_count_copies, NULL);
+        return NULL;
+    }
+    """
+    ctypedef struct gz_msg_t:
+        pass
+    const char *gz_load(const char *) nogil
+    int gz_send(void *, const void *, size_t, int) nogil
+    int gz_msg_init(gz_msg_t *) nogil
+    int gz_msg_recv(gz_msg_t *, void *, int) nogil
+    int gz_msg_close(gz_msg_t *) nogil
+    void *gz_msg_data(gz_msg_t *) nogil
+    size_t gz_msg_size(const gz_msg_t *) nogil
+    int gz_msg_more(const gz_msg_t *) nogil
+    int gz_errno() nogil
+    int gz_getsockopt(void *, int, void *, size_t *) nogil
+    void gz_version(int *, int *, int *) nogil
+    char gz_library[4096]
+    int gz_copies
+
+
+# pyzmq's own Cython methods, set by the module (the attempts' fallback).
+cdef object _base_send, _base_recv, _base_get
+
+
+cdef class FastPath:
+    cdef public object state
+    cdef public object timeouts
+    cdef public int ask_events
+    cdef public object type_mask
+    cdef public int arms
+    cdef public bint continuing
+    # The address of the libzmq socket, 0 once this object closed it.
+    cdef public size_t handle
+
+
+
+cdef inline object send_bytes(FastPath fast, object sock, bytes data, int flags):
+    """pyzmq's NOBLOCK send of ``data`` (bytes, copied), straight into libzmq."""
+    cdef size_t handle = fast.handle
+    cdef int rc
+    if handle and not sock._closed:
+        rc = gz_send(<void *>handle, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), flags)
+        if rc >= 0:
+            # pyzmq runs the signal handlers after every call, as here.
+            PyErr_CheckSignals()
+            return None
+    # Closed, would block, or failed: pyzmq's own call, made again, says
+    # (and raises) what pyzmq says.
+    return _base_send(sock, data, flags, True, False)
+
+
+cdef inline object recv_bytes(FastPath fast, object sock, int flags):
+    """pyzmq's NOBLOCK recv of a copied frame, straight from libzmq."""
+    cdef size_t handle = fast.handle
+    cdef gz_msg_t msg
+    cdef int rc
+    cdef object frame
+    if handle and not sock._closed:
+        gz_msg_init(&msg)
+        rc = gz_msg_recv(&msg, <void *>handle, flags)
+        if rc >= 0:
+            frame = PyBytes_FromStringAndSize(<char *>gz_msg_data(&msg), gz_msg_size(&msg))
+            gz_msg_close(&msg)
+            PyErr_CheckSignals()
+            return frame
+        gz_msg_close(&msg)
+    return _base_recv(sock, flags, True, False)
+
+
+cdef inline tuple libzmq_found(str extension_path):
+    """(why not, or None; libzmq's version; the file its entry points are in; libzmq copies loaded)."""
+    cdef bytes path = extension_path.encode()
+    cdef const char *why = gz_load(path)
+    cdef int major = 0, minor = 0, patch = 0
+    if why != NULL:
+        return (why.decode(), None, None, 0)
+    gz_version(&major, &minor, &patch)
+    return (None, (major, minor, patch), gz_library.decode(errors="replace"), gz_copies)
+
+
+cdef inline bint more_to_come(FastPath fast, object sock) except -1:
+    """RCVMORE of the socket, straight from libzmq (pyzmq's getsockopt builds an enum)."""
+    cdef size_t handle = fast.handle
+    cdef int more = 0
+    cdef size_t size = sizeof(int)
+    if handle and not sock._closed:
+        if gz_getsockopt(<void *>handle, 13, &more, &size) == 0:  # ZMQ_RCVMORE
+            return more != 0
+    return bool(_base_get(sock, 13))
