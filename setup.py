@@ -71,6 +71,10 @@ def compiled_fast_path():
         [extension],
         # The generated C stays out of the source tree.
         build_dir="build/cython",
+        # Cython tracks a .py's own .pxd, not ours (the module's name is
+        # not the file's), so an edit of _c_fastpath.pxd alone would leave
+        # stale C: translate every time, a few seconds.
+        force=True,
         quiet=True,
         compiler_directives={
             "language_level": 3,

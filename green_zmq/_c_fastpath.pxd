@@ -7,8 +7,10 @@
 # stays pyzmq's: a call that libzmq does not complete goes to pyzmq's own
 # method, which makes it again and raises what pyzmq raises.
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject_GenericGetAttr
 
 cdef extern from *:
     """
@@ -106,11 +108,27 @@ cdef class FastPath:
 
 
 
+# pyzmq's Socket defines __getattr__, so each attribute read through the
+# socket's type looks up __getattribute__ and __getattr__ first. The two
+# that every call reads are plain attributes (ours in the instance dict,
+# pyzmq's a property), and the generic lookup finds them for about a third
+# of the instructions.
+
+cdef inline FastPath fast_of(object sock):
+    """``sock._fast``, read without the __getattr__ hook."""
+    return <FastPath?>PyObject_GenericGetAttr(sock, "_fast")
+
+
+cdef inline bint is_closed(object sock) except -1:
+    """``sock._closed``, read without the __getattr__ hook."""
+    return PyObject_GenericGetAttr(sock, "_closed") is True
+
+
 cdef inline object send_bytes(FastPath fast, object sock, bytes data, int flags):
     """pyzmq's NOBLOCK send of ``data`` (bytes, copied), straight into libzmq."""
     cdef size_t handle = fast.handle
     cdef int rc
-    if handle and not sock._closed:
+    if handle and not is_closed(sock):
         rc = gz_send(<void *>handle, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), flags)
         if rc >= 0:
             # pyzmq runs the signal handlers after every call, as here.
@@ -127,7 +145,7 @@ cdef inline object recv_bytes(FastPath fast, object sock, int flags):
     cdef gz_msg_t msg
     cdef int rc
     cdef object frame
-    if handle and not sock._closed:
+    if handle and not is_closed(sock):
         gz_msg_init(&msg)
         rc = gz_msg_recv(&msg, <void *>handle, flags)
         if rc >= 0:
@@ -155,7 +173,30 @@ cdef inline bint more_to_come(FastPath fast, object sock) except -1:
     cdef size_t handle = fast.handle
     cdef int more = 0
     cdef size_t size = sizeof(int)
-    if handle and not sock._closed:
+    if handle and not is_closed(sock):
         if gz_getsockopt(<void *>handle, 13, &more, &size) == 0:  # ZMQ_RCVMORE
             return more != 0
     return bool(_base_get(sock, 13))
+
+
+# The hot functions of _fastpath.py, as C functions (with Python wrappers
+# where the module exports them), their FastPath local typed: its fields
+# are then read from the struct, not looked up as attributes.
+
+@cython.locals(fast=FastPath)
+cpdef object send(object sock, object data, object flags=*, object copy=*, object track=*,
+                  object routing_id=*, object group=*)
+
+@cython.locals(fast=FastPath)
+cpdef object recv(object sock, object flags=*, object copy=*, object track=*)
+
+@cython.locals(fast=FastPath)
+cpdef object send_multipart(object sock, object msg_parts, object flags, object copy, object track)
+
+@cython.locals(fast=FastPath)
+cpdef object recv_multipart(object sock, object flags, object copy, object track)
+
+cdef object _send_rest(FastPath fast, object sock, object part, object flags, object copy,
+                       object track)
+
+cdef object _recv_rest(FastPath fast, object sock, object flags, object copy, object track)

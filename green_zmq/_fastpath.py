@@ -358,7 +358,7 @@ def send(
     group: str | None = None,
 ) -> Any:
     """Send a frame, as :meth:`zmq.Socket.send`; waiting blocks only this greenlet."""
-    fast: FastPath = sock._fast
+    fast: FastPath = fast_of(sock) if COMPILED else sock._fast  # type: ignore[name-defined]  # noqa: F821
     if track or routing_id is not None or group is not None:
         # pyzmq's own send attaches these to a Frame; only the waiting is
         # ours, and the tracker, so that waiting on it is green too.
@@ -400,7 +400,7 @@ def recv(sock: Any, flags: int = 0, copy: bool = True, track: bool = False) -> A
     """Receive a frame, as :meth:`zmq.Socket.recv`; waiting blocks only this greenlet."""
     if flags.__class__ is not int:
         flags = int_flags(flags)
-    fast: FastPath = sock._fast
+    fast: FastPath = fast_of(sock) if COMPILED else sock._fast  # type: ignore[name-defined]  # noqa: F821
     state = fast.state
     if state is not None and state.waiting:
         return fast.contended(
@@ -471,7 +471,7 @@ def send_multipart(sock: Any, msg_parts: Any, flags: Any, copy: bool, track: boo
         flags = int_flags(flags)
     if not head:
         return send(sock, last, flags, copy, track)
-    fast: FastPath = sock._fast
+    fast: FastPath = fast_of(sock) if COMPILED else sock._fast  # type: ignore[name-defined]  # noqa: F821
     send(sock, head[0], more, copy, track)
     for part in head[1:]:
         _send_rest(fast, sock, part, more, copy, track)
@@ -495,7 +495,7 @@ def _send_rest(fast: FastPath, sock: Any, part: Any, flags: int, copy: bool, tra
 
 def recv_multipart(sock: Any, flags: int, copy: bool, track: bool) -> list[Any]:
     """The frames of a message; only the first can wait, the rest are there at once."""
-    fast: FastPath = sock._fast
+    fast: FastPath = fast_of(sock) if COMPILED else sock._fast  # type: ignore[name-defined]  # noqa: F821
     if COMPILED and copy:
         # Copied frames straight from libzmq, RCVMORE read in C.
         parts = [recv(sock, flags, True, False)]
