@@ -428,6 +428,28 @@ def test_polling_a_thread_safe_socket_works_or_fails_as_in_plain_pyzmq(how, no_s
     assert green == plain
 
 
+def poll_a_gather_among_many(run: Any) -> Any:
+    # More sockets than a poll looks at without first asking which may be
+    # ready (poll._FEW): the green poll then looks at their FDs, and the
+    # GATHER has none.
+    ctx, gather, scatter = connected(run, "GATHER", "SCATTER", "inproc://polled-among-many")
+    try:
+        pairs = [ctx.socket(run.zmq.PAIR) for _ in range(8)]
+        poller = run.zmq.Poller()
+        for sock in (*pairs, gather):
+            poller.register(sock, run.zmq.POLLIN)
+        scatter.send(b"x")
+        return [[s is gather, e] for s, e in poller.poll(1000)]
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_polling_a_thread_safe_socket_among_many_works_or_fails_as_in_plain_pyzmq(no_sweeper):
+    needs("SCATTER", "GATHER")
+    plain, green = plain_and_green(poll_a_gather_among_many)
+    assert green == plain
+
+
 # -- threads ---------------------------------------------------------------------------
 
 
