@@ -43,6 +43,7 @@ __all__ = [
     "SNDTIMEO",
     "STREAM",
     "SUB",
+    "THREAD_SAFE",
     "TYPE",
     "XPUB",
     "XSUB",
@@ -67,6 +68,7 @@ ROUTER_MANDATORY = int(zmq.ROUTER_MANDATORY)
 SNDMORE = int(zmq.SNDMORE)
 SNDTIMEO = int(zmq.SNDTIMEO)
 TYPE = int(zmq.TYPE)
+THREAD_SAFE = int(zmq.THREAD_SAFE)
 DEALER = int(zmq.DEALER)
 PAIR = int(zmq.PAIR)
 PULL = int(zmq.PULL)

@@ -135,7 +135,16 @@ class Socket(zmq.Socket, metaclass=StandIn):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         shadow = _compat.is_shadow(self)
-        state = socket_waiting(self, new=not shadow)
+        try:
+            state = socket_waiting(self, new=not shadow)
+        except BaseException:
+            # Nobody gets this object, so nobody could close the socket,
+            # and the context's term() would wait for it for as long as the
+            # exception (which holds it) is alive. A shadow's socket is its
+            # owner's to close.
+            if not shadow:
+                super().close(linger=0)
+            raise
         fast = FastPath(trusted=not shadow, kind=state.kind)
         fast.state = state
         fast.handle = state.handle

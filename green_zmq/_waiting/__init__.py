@@ -12,6 +12,8 @@ job each:
   wrappers: turns per direction, the re-checks after operations, and the
   :class:`~.sockets.Interest` protocol its poller registrations follow;
 * :mod:`.fd_watch`: the watcher of a socket's FD, its spin guard and backoff;
+* :mod:`.timer_watch`: what stands for the FD of a socket that has none (the
+  thread-safe types): a timer that sends its waiters to look;
 * :mod:`.polling`: a poller's registrations and its parked poll calls;
 * :mod:`.fd`: raw fds, and wakeups from other OS threads;
 * :mod:`.selector`: the ``selectors`` selector under the green asyncio loop;

@@ -21,7 +21,7 @@ FD fired; what to wake is the owner's business. Its jobs:
 
 Lifecycle::
 
-    start() -> active; fires -> owner.fd_fired() (nobody parked: stopped)
+    start() -> active; fires -> owner.watch_fired() (nobody parked: stopped)
     fruitless wakeups in a row, FD still signalled -> stopped, backoff timer
     backoff over -> restarted, owner.backoff_over() (everyone retries)
     owner moves to another thread -> detached, retire(): closed in its thread
@@ -190,7 +190,7 @@ class FdWatch:
             self._backoff = self.hub.loop.timer(delay)
             self._backoff.start(self._backoff_over)
             return
-        woke = owner.fd_fired(self)
+        woke = owner.watch_fired(self)
         if woke:
             owner.registry.fd_wakeups += 1
             self.fires += 1

@@ -118,7 +118,7 @@ class PollWaiting:
         # Guards which hub this poller belongs to (see follow), as
         # SocketWaiting's lock does for a socket.
         self._lock = _allocate_lock()
-        self._sockets: dict[Any, tuple[SocketWaiting, Registration, int, bool]] = {}
+        self._sockets: dict[Any, tuple[SocketWaiting, Registration, int | None, bool]] = {}
         # Raw fds (ints and fileno() objects), all in one set made at the
         # first: key -> (fd, what it is watched for). Several keys may name
         # one fd; the set watches it for all of them.
@@ -157,13 +157,16 @@ class PollWaiting:
         fd = state.fd
         self._sockets[key] = (state, interest, fd, plain)
         self._states[state] = self._states.get(state, 0) + 1
-        keys = self._keys_by_fd.get(fd)
-        if keys is None:
-            self._keys_by_fd[fd] = [key]
-            if self._signalled is not None:
-                _add_fd(self._signalled, fd)
-        else:
-            keys.append(key)
+        if fd is not None:
+            # (A socket without an FD has only its timer's wakeups to mark
+            # it dirty.)
+            keys = self._keys_by_fd.get(fd)
+            if keys is None:
+                self._keys_by_fd[fd] = [key]
+                if self._signalled is not None:
+                    _add_fd(self._signalled, fd)
+            else:
+                keys.append(key)
         self.dirty.add(key)
 
     def watch_fd(self, key: Any, fd: int, readable: bool, writable: bool, urgent: bool) -> None:
@@ -219,16 +222,17 @@ class PollWaiting:
                 del self._states[state]
             else:
                 self._states[state] -= 1
-            keys = self._keys_by_fd[fd]
-            keys.remove(key)
-            if not keys:
-                del self._keys_by_fd[fd]
-                if self._signalled is not None:
-                    try:
-                        self._signalled.unregister(fd)
-                    except OSError:
-                        # Closed already: the kernel dropped it from the set.
-                        pass
+            if fd is not None:
+                keys = self._keys_by_fd[fd]
+                keys.remove(key)
+                if not keys:
+                    del self._keys_by_fd[fd]
+                    if self._signalled is not None:
+                        try:
+                            self._signalled.unregister(fd)
+                        except OSError:
+                            # Closed already: the kernel dropped it from the set.
+                            pass
         raw_entry = self._raw_keys.pop(key, None)
         if raw_entry is not None and self._raw is not None:
             fd = raw_entry[0]

@@ -38,7 +38,9 @@ Lifecycle of a :class:`SocketWaiting` (one per libzmq socket, made on first wait
     fork -> in the child, everyone parked is woken and fails
 
 The FD's watcher, its spin guard and backoff are the socket's
-:class:`~.fd_watch.FdWatch`; the poller registrations on it are objects of
+:class:`~.fd_watch.FdWatch`; a socket without an FD (the thread-safe types)
+has a :class:`~.timer_watch.TimerWatch` instead, chosen once when its state
+is made (design.md, "Sockets without an FD"); the poller registrations on it are objects of
 :mod:`.polling`, seen here only through the :class:`Interest` protocol; the
 safety-net sweep is the registry's (:meth:`.registry.HubWaiting.sweep`).
 """
@@ -57,10 +59,23 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from .. import _compat
-from .._ints import ENOTSOCK, EVENTS, FD, PEER, POLLIN, POLLOUT, ROUTER, SERVER, STREAM, TYPE
+from .._ints import (
+    ENOTSOCK,
+    EVENTS,
+    FD,
+    PEER,
+    POLLIN,
+    POLLOUT,
+    ROUTER,
+    SERVER,
+    STREAM,
+    THREAD_SAFE,
+    TYPE,
+)
 from .fd_watch import FdWatch
 from .fork import on_fork_in_child
 from .registry import HubWaiting, hub_waiting
+from .timer_watch import TimerWatch
 from .turns import Turn, backoff, park, two_threads_error, wake, wake_in_hub
 
 __all__ = [
@@ -89,6 +104,22 @@ _FUTILE_PAUSE_MAX = 0.05
 # go depends on that peer (ROUTER_MANDATORY, a full pipe, a peer unknown),
 # and POLLOUT only says that some peer has room.
 _SENDS_BY_PEER = frozenset((ROUTER, STREAM, SERVER, PEER))
+
+
+def fd_of(socket: Any) -> int | None:
+    """The socket's FD, or ``None`` for a socket that has none (the thread-safe types).
+
+    libzmq refuses ``FD`` (EINVAL) exactly when its ``THREAD_SAFE`` option is
+    set, so that option is asked first: a pyzmq built with the draft API does
+    not let the refusal through, but makes up an FD of its own instead (a
+    zmq_poller's, with a DraftFDWarning), which lives with one Python object.
+    """
+    try:
+        thread_safe = _getsockopt(socket, THREAD_SAFE)
+    except zmq.ZMQError:
+        # A libzmq older than the option (4.2) has no thread-safe sockets.
+        thread_safe = 0
+    return None if thread_safe else _getsockopt(socket, FD)  # type: ignore[no-any-return]
 
 
 def _is_open(fd: int) -> bool:
@@ -120,7 +151,7 @@ def socket_waiting(socket: zmq.Socket, new: bool = False) -> SocketWaiting:
     if state is not None and new:
         state.close()
     elif state is not None:
-        if not state.stale(_getsockopt(socket, FD)):
+        if not state.stale(fd_of(socket)):
             # Another object found it: the FD's number may belong to a new
             # file by now (see FdWatch.renew).
             state.watch.renew()
@@ -228,8 +259,8 @@ class SocketWaiting:
     * :meth:`close`: the libzmq socket is gone.
 
     Poller registrations come and go through :meth:`add_interest` and
-    :meth:`remove_interest`; the FD's watch (:attr:`watch`) calls back
-    :meth:`fd_fired`, :meth:`watch_stopped` and :meth:`backoff_over`.
+    :meth:`remove_interest`; the watch (:attr:`watch`) calls back
+    :meth:`watch_fired`, :meth:`watch_stopped` and :meth:`backoff_over`.
     """
 
     __slots__ = (
@@ -260,12 +291,13 @@ class SocketWaiting:
         # The object that owns the libzmq socket, to tell whether a state
         # found under this address is still its socket's (see stale).
         self._origin = None if origin is None else weakref.ref(origin)
-        self.fd: int = _getsockopt(self._zsock, FD)
+        # None: no FD, the socket's watch is a timer.
+        self.fd = fd_of(self._zsock)
         # The socket type, for the fast path (see _fastpath).
         self.kind: int = _getsockopt(self._zsock, TYPE)
         self.hub = hub
         self.registry: HubWaiting = hub_waiting(hub)
-        self.watch = FdWatch(self, self.fd, hub)
+        self.watch = self._new_watch(hub)
         # The turns queued per direction, first come first served.
         self.receivers: deque[Turn] = deque()
         self.senders: deque[Turn] = deque()
@@ -358,7 +390,7 @@ class SocketWaiting:
             old_watch.detached = True
             self.hub = hub
             self.registry = hub_waiting(hub)
-            self.watch = FdWatch(self, self.fd, hub)
+            self.watch = self._new_watch(hub)
             self.watch.hold(False)
         old_registry.waiting.discard(self)
         old_watch.retire()
@@ -423,7 +455,7 @@ class SocketWaiting:
             closed=self.closed,
         )
 
-    def stale(self, fd: int) -> bool:
+    def stale(self, fd: int | None) -> bool:
         """Was this state's socket closed behind our back (by its plain pyzmq owner)?
 
         Its address may then belong to a new libzmq socket, whose FD is
@@ -543,7 +575,7 @@ class SocketWaiting:
 
     def remove_interest(self, interest: Interest) -> None:
         # No re-check: a poller's wakeups are shared by every waiter (see
-        # fd_fired), so one that leaves takes nobody's wakeup away; and a
+        # watch_fired), so one that leaves takes nobody's wakeup away; and a
         # finalizer may remove it from inside the hub.
         self.owned_here()
         self._interests.remove(interest)
@@ -591,7 +623,7 @@ class SocketWaiting:
 
     # -- the watch's calls (in the hub: only wake, never call libzmq) -------------
 
-    def fd_fired(self, watch: FdWatch) -> bool | None:
+    def watch_fired(self, watch: FdWatch | TimerWatch) -> bool | None:
         """``watch`` fired (in its hub): wake the heads and the polls.
 
         False if nobody is parked, None if the socket moved to another hub
@@ -631,6 +663,7 @@ class SocketWaiting:
         """The spin guard's pause is over: watch again, and let everyone retry."""
         if not self.waiting or self.closed:
             return
+        assert self.fd is not None  # only an FdWatch backs off
         if self.stale(self.fd) or not _is_open(self.fd):
             # Closed behind our back during the pause: libzmq's reaper
             # closes the FD, and a watcher started on a closed fd aborts
@@ -642,6 +675,11 @@ class SocketWaiting:
         self.wake_all()
 
     # -- internals -----------------------------------------------------------
+
+    def _new_watch(self, hub: Any) -> FdWatch | TimerWatch:
+        if self.fd is None:
+            return TimerWatch(self, hub)
+        return FdWatch(self, self.fd, hub)
 
     def _update_contention(self) -> None:
         interests = self._interests
