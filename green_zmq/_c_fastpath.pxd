@@ -157,6 +157,16 @@ cdef inline object recv_bytes(FastPath fast, object sock, int flags):
     return _base_recv(sock, flags, True, False)
 
 
+cdef inline object events_read(object sock, size_t handle):
+    """EVENTS, straight from libzmq (pyzmq's getsockopt builds an enum)."""
+    cdef int events = 0
+    cdef size_t size = sizeof(int)
+    if handle and not is_closed(sock):
+        if gz_getsockopt(<void *>handle, 15, &events, &size) == 0:  # ZMQ_EVENTS
+            return events
+    return _base_get(sock, 15)
+
+
 cdef inline tuple libzmq_found(str extension_path):
     """(why not, or None; libzmq's version; the file its entry points are in; libzmq copies loaded)."""
     cdef bytes path = extension_path.encode()
@@ -186,6 +196,8 @@ cdef inline bint more_to_come(FastPath fast, object sock) except -1:
 @cython.locals(fast=FastPath)
 cpdef object send(object sock, object data, object flags=*, object copy=*, object track=*,
                   object routing_id=*, object group=*)
+
+cpdef object events_of(object sock, size_t handle)
 
 @cython.locals(fast=FastPath)
 cpdef object recv(object sock, object flags=*, object copy=*, object track=*)

@@ -82,11 +82,12 @@ from ._ints import (
     int_flags,
 )
 from ._tracker import green_tracker
-from ._waiting import SocketWaiting, socket_waiting
+from ._waiting import SocketWaiting, socket_waiting, sockets
 
 __all__ = [
     "FastPath",
     "check_parts",
+    "events_of",
     "fast_path_of",
     "recv",
     "recv_multipart",
@@ -423,13 +424,28 @@ def recv(sock: Any, flags: int = 0, copy: bool = True, track: bool = False) -> A
     elif flags & NOBLOCK:
         fast.forget()
         return _base_recv(sock, flags, copy, track)
-    elif _base_get(sock, EVENTS) & mask:
+    elif (
+        events_read(sock, fast.handle) if COMPILED else _base_get(sock, EVENTS)  # type: ignore[name-defined]  # noqa: F821
+    ) & mask:
         fast.after_ready(mask)
         try:
             return _base_recv(sock, flags | NOBLOCK, copy, track)
         except _Again:
             pass
     return fast.wait_turn(sock, False, True, _base_recv, (sock, flags | NOBLOCK, copy, track))
+
+
+def events_of(sock: Any, handle: int) -> int:
+    """EVENTS of ``sock`` (pyzmq's Cython socket object on libzmq socket ``handle``).
+
+    pyzmq's ``get`` makes a ``SocketOption`` enum member per call, most of
+    its price; the compiled twin asks libzmq straight (handle 0: pyzmq's
+    call, which raises what pyzmq raises), and the waiting states use it
+    for their re-reads (see the end of this module).
+    """
+    if COMPILED:
+        return events_read(sock, handle)  # type: ignore[name-defined,no-any-return]  # noqa: F821
+    return _base_get(sock, EVENTS)  # type: ignore[no-any-return]
 
 
 _ALL_BUT_LAST = slice(None, -1)
@@ -571,3 +587,6 @@ else:
     if _twin is not None:
         # Through globals(): the compiled module compiles this line too.
         globals().update({name: getattr(_twin, name) for name in __all__})
+        # The waiting states re-read EVENTS after every wakeup: through the
+        # twin's direct reader (_waiting cannot import this module).
+        sockets.events_of = events_of

@@ -94,6 +94,10 @@ _allocate_lock = get_original("_thread", "allocate_lock")
 _getsockopt: Callable[[Any, int], Any] = _Backend.get
 _handle_of: Callable[[Any], int] = _Backend.underlying.__get__  # type: ignore[attr-defined]
 
+# Set by _fastpath when its compiled twin runs: EVENTS of (zsock, handle)
+# straight from libzmq (pyzmq's get builds an enum member per call).
+events_of: Callable[[Any, int], int] | None = None
+
 # A turn whose call fails although EVENTS shows its direction ready retries
 # after 1 ms, doubling up to 50 ms, unless an FD edge wakes it first.
 _FUTILE_PAUSE = 0.001
@@ -329,7 +333,9 @@ class SocketWaiting:
     def read_events(self) -> int | None:
         """EVENTS, through no Python override; ``None`` (and everyone woken) if it fails."""
         try:
-            return _getsockopt(self._zsock, EVENTS)  # type: ignore[no-any-return]
+            if events_of is None:
+                return _getsockopt(self._zsock, EVENTS)  # type: ignore[no-any-return]
+            return events_of(self._zsock, self.handle)
         except zmq.ZMQError:
             # Closed or terminated: let every waiter run into the error itself.
             self.wake_all()
