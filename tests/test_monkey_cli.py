@@ -7,6 +7,7 @@ import signal
 import site
 import textwrap
 import zipfile
+from ast import literal_eval
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,13 @@ def test_gevent_options_are_taken_as_python_dash_m_gevent_monkey_takes_them(opti
     # What gevent's runner leaves out: its child processes are not patched.
     assert gevents.pop("patched in a child process") == "[]"
     assert ours.pop("patched in a child process") == ours["patched"]
+    # gevent counts logging as patched when it was imported before the
+    # patching (it re-makes its locks then). green_zmq's import brings it
+    # (asyncio does); gevent.monkey's own does so from gevent 24 on, but
+    # not before: under gevent 23.9 only our runner lists it. Which module
+    # imported logging first is not what the options decide.
+    for facts in (ours, gevents):
+        facts["patched"] = str([m for m in literal_eval(facts["patched"]) if m != "logging"])
     assert ours == gevents
 
 
