@@ -180,11 +180,44 @@ a.close(); b.close()
 ctx.term()
 """
 
+WAKEUP_TAKEN_ELSEWHERE = """
+# A call that never waits, in another thread, takes the edge of the FD that
+# a parked greenlet's hub watches: the send on ``a`` processes ``a``'s
+# commands, among them the news of the message from ``b``, and so drains
+# the FD. The main thread is blocked in join() meanwhile (no hub runs), and
+# the sweeper is off: only the re-check handed to the main thread's hub
+# wakes the reader.
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.linger = b.linger = 0
+a.bind("inproc://taken")
+b.connect("inproc://taken")
+outcome = {}
+
+def elsewhere():
+    b.send(b"to the reader", zmq.NOBLOCK)
+    a.send(b"back", zmq.NOBLOCK)
+
+if which == "green":
+    reader = gevent.spawn(a.recv)
+    gevent.sleep(0.01)
+thread = threading.Thread(target=elsewhere)
+thread.start()
+thread.join(10)
+outcome["reader got"] = (reader.get(timeout=5) if which == "green" else a.recv()).decode()
+outcome["peer got"] = b.recv().decode()
+outcome["others ran"] = ticked()
+print(json.dumps(outcome))
+a.close(); b.close()
+ctx.term()
+"""
+
 SCENARIOS = {
     "actor": ACTOR,
     "back and forth": BACK_AND_FORTH,
     "pollers one after the other": ONE_AFTER_THE_OTHER,
     "calls that never wait": NEVER_WAITING_CALLS,
+    "a wakeup taken in another thread": WAKEUP_TAKEN_ELSEWHERE,
 }
 
 

@@ -75,7 +75,7 @@ class FdWatch:
         self.owner = owner
         self.fd = fd
         self.hub = hub
-        # Set (under the owner's lock) when the owner moved to another
+        # Set (by the owner's follow, under its lock) when the owner moved to another
         # thread's hub: from then on this watch only waits to be closed, in
         # its own thread.
         self.detached = False

@@ -421,10 +421,10 @@ class PollWaiting:
 
     def wake_in_hub(self) -> None:
         """In the hub: wake every parked poll call (they run at once, one by one)."""
-        with self._lock:
-            if get_hub() is not self.hub:
-                return
-            turns = list(self.turns)
+        # Read, then the owner checked, without a lock: see SocketWaiting.watch_fired.
+        turns = list(self.turns)
+        if get_hub() is not self.hub:
+            return
         for turn in turns:
             wake_in_hub(turn)
 

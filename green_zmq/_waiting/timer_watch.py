@@ -55,7 +55,7 @@ class TimerWatch:
     def __init__(self, owner: SocketWaiting, hub: Any) -> None:
         self.owner = owner
         self.hub = hub
-        # Set (under the owner's lock) when the owner moved to another
+        # Set (by the owner's follow, under its lock) when the owner moved to another
         # thread's hub: from then on this watch only waits to be closed.
         self.detached = False
         # Looks in a row that found nothing; 0 once a woken call found news.

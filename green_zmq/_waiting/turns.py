@@ -183,9 +183,9 @@ def wake_in_hub(turn: Turn) -> None:
 def wake(turn: Turn, hub: Any) -> None:
     """Mark ``turn`` woken and, if it is parked, schedule its greenlet in ``hub``.
 
-    ``hub`` is the hub the turn parks in; this may be called from any thread
-    (a call that never waits, made in another thread, re-checks for the
-    greenlets parked on its socket here).
+    ``hub`` is the hub the turn parks in, and this runs in its thread: a
+    wakeup from another thread is handed to it first (SocketWaiting.notify),
+    so that no two threads race on one turn.
     """
     if turn.woken:
         return
@@ -194,7 +194,4 @@ def wake(turn: Turn, hub: Any) -> None:
     if waiter is not None:
         # Waiter.switch must run in the hub; run_callback also keeps the
         # waker from being re-entered by the woken greenlet.
-        if get_hub() is hub:
-            hub.loop.run_callback(waiter.switch, None)
-        else:
-            hub.loop.run_callback_threadsafe(waiter.switch, None)
+        hub.loop.run_callback(waiter.switch, None)
