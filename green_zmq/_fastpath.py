@@ -93,6 +93,7 @@ __all__ = [
     "recv_multipart",
     "send",
     "send_multipart",
+    "split_message",
 ]
 
 _Base = zmq.backend.Socket
@@ -466,12 +467,11 @@ def check_parts(msg_parts: Any) -> None:
             raise TypeError(f"Frame {i} ({shown}) does not support the buffer interface.") from None
 
 
-def send_multipart(sock: Any, msg_parts: Any, flags: Any, copy: bool, track: bool) -> Any:
-    """The frames of a message checked by :func:`check_parts`; only the first can wait.
+def split_message(msg_parts: Any, flags: Any) -> tuple[Any, Any, int, int]:
+    """``(head, last, more, flags)``: a message's frames but the last, its last, their flags.
 
-    Once libzmq took the first frame it takes the rest without waiting
-    (design.md, "Multipart"), so they go without yielding, and frames of
-    different greenlets never interleave.
+    As pyzmq's send_multipart takes them, to fail as it does: for both the
+    fast path and a subclass's (core.Socket.send_multipart).
     """
     # Slices, as pyzmq takes them: the same errors for odd sequences.  A
     # slice object, not [:-1], so that the compiled twin indexes the same
@@ -485,6 +485,17 @@ def send_multipart(sock: Any, msg_parts: Any, flags: Any, copy: bool, track: boo
         # flags fail there first; do the same to fail the same way.
         more = int_flags(zmq.SNDMORE | flags) if head else 0
         flags = int_flags(flags)
+    return head, last, more, flags
+
+
+def send_multipart(sock: Any, msg_parts: Any, flags: Any, copy: bool, track: bool) -> Any:
+    """The frames of a message checked by :func:`check_parts`; only the first can wait.
+
+    Once libzmq took the first frame it takes the rest without waiting
+    (design.md, "Multipart"), so they go without yielding, and frames of
+    different greenlets never interleave.
+    """
+    head, last, more, flags = split_message(msg_parts, flags)
     if not head:
         return send(sock, last, flags, copy, track)
     fast: FastPath = fast_of(sock) if COMPILED else sock._fast  # type: ignore[name-defined]  # noqa: F821

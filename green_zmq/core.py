@@ -21,7 +21,7 @@ from gevent.monkey import get_original
 
 from . import _compat, _fastpath
 from ._fastpath import FastPath
-from ._ints import EVENTS as _EVENTS, SNDMORE as _SNDMORE, int_flags
+from ._ints import EVENTS as _EVENTS, int_flags
 from ._stand_in import StandIn
 from ._waiting import (
     Completion,
@@ -176,16 +176,7 @@ class Socket(zmq.Socket, metaclass=StandIn):
         _fastpath.check_parts(msg_parts)
         if type(self).send is Socket.send:
             return _fastpath.send_multipart(self, msg_parts, flags, copy, track)
-        # Slices, as pyzmq takes them: the same errors for odd sequences.
-        head = msg_parts[:-1]
-        last = msg_parts[-1]
-        if flags.__class__ is int:
-            more = flags | _SNDMORE
-        else:
-            # pyzmq ORs SNDMORE into the flags before converting them, so
-            # odd flags fail there first; do the same to fail the same way.
-            more = int_flags(zmq.SNDMORE | flags) if head else 0
-            flags = int_flags(flags)
+        head, last, more, flags = _fastpath.split_message(msg_parts, flags)
         if not head:
             return self.send(last, flags, copy=copy, track=track)
         return self._send_each(head, last, more, flags, copy, track)

@@ -351,9 +351,10 @@ class SocketWaiting:
         hub = self.hub
         receivers = self.receivers
         head = receivers[0] if events & POLLIN and receivers else None
-        senders = self.senders if events & POLLOUT else ()
-        if senders:
-            senders = list(senders) if self.sends_by_peer else [senders[0]]
+        queue = self.senders
+        senders: list[Turn] | tuple[()] = ()
+        if events & POLLOUT and queue:
+            senders = list(queue) if self.sends_by_peer else [queue[0]]
         interests = self._interests
         ready = [interest for interest in interests if events & interest.mask] if interests else ()
         # Checked after taking the snapshot above (see watch_fired).
@@ -655,11 +656,12 @@ class SocketWaiting:
         """
         readers = self.receivers
         head = readers[0] if readers else None
-        writers = self.senders
-        if writers:
+        queue = self.senders
+        writers: list[Turn] | tuple[()] = ()
+        if queue:
             # A woken greenlet runs at once, and may leave or wait again:
             # copies.
-            writers = list(writers) if self.sends_by_peer else [writers[0]]
+            writers = list(queue) if self.sends_by_peer else [queue[0]]
         interests = self._interests
         polls = [interest for interest in interests if interest.turns] if interests else ()
         if watch is not self.watch:
