@@ -60,8 +60,13 @@ def check_libzmq(why: str | None, version: Any, library: str | None, copies: int
     _libzmq_accepted = f"libzmq {'.'.join(map(str, version))} in {os.path.normpath(library or '?')}"
 
 
-def compiled_twin() -> ModuleType | None:
-    """The compiled fast path module, or None (and :data:`reason` says why)."""
+def compiled_twin(names: list[str]) -> ModuleType | None:
+    """The compiled fast path module, with all of ``names``, or None (and :data:`reason` says why).
+
+    A twin built from an older ``_fastpath.py`` (the source edited, the
+    extension not rebuilt) may lack a name the source now exports: it is
+    then left alone, rather than failing the import of green_zmq.
+    """
     global accelerated, reason
     if os.environ.get(ENVIRONMENT_VARIABLE, "") not in ("", "0"):
         reason = f"pure Python: {ENVIRONMENT_VARIABLE} is set"
@@ -70,6 +75,13 @@ def compiled_twin() -> ModuleType | None:
         module = importlib.import_module("green_zmq._c_fastpath")
     except ImportError as exc:
         reason = f"pure Python: the compiled fast path is not available ({exc})"
+        return None
+    missing = [name for name in names if not hasattr(module, name)]
+    if missing:
+        reason = (
+            f"pure Python: the compiled fast path is older than _fastpath.py (it lacks "
+            f"{', '.join(missing)}); rebuild it (pip install -e ., or setup.py build_ext --inplace)"
+        )
         return None
     accelerated = True
     reason = f"compiled, calling pyzmq's {_libzmq_accepted}"

@@ -594,7 +594,7 @@ if COMPILED:
 else:
     from ._accelerator import compiled_twin
 
-    _twin = compiled_twin()
+    _twin = compiled_twin(__all__)
     if _twin is not None:
         # Through globals(): the compiled module compiles this line too.
         globals().update({name: getattr(_twin, name) for name in __all__})

@@ -85,6 +85,23 @@ def test_unset_empty_or_zero_leaves_the_build_s_choice(value: str | None) -> Non
     assert result.stdout.split() == [str(_c_fastpath is not None)]
 
 
+def test_a_compiled_twin_older_than_the_source_is_left_for_pure_python() -> None:
+    # A twin that lacks a name the source exports (the source edited, the
+    # extension not rebuilt) must not break the import of green_zmq.
+    result = run_python(
+        "import sys, types;"
+        "stale = types.ModuleType('green_zmq._c_fastpath'); stale.send = None;"
+        "sys.modules['green_zmq._c_fastpath'] = stale;"
+        "import green_zmq, green_zmq._fastpath as f;"
+        "print(green_zmq.accelerated, type(f.send).__name__);"
+        "print(green_zmq.accelerated_reason)",
+        env={"GREEN_ZMQ_PURE_PYTHON": None},
+    )
+    flags, reason = result.stdout.splitlines()
+    assert flags.split() == ["False", "function"]
+    assert "older than _fastpath.py" in reason and "recv_multipart" in reason
+
+
 # -- one libzmq, always ---------------------------------------------------------------
 
 EXTENSION = _accelerator.pyzmq_extension()
