@@ -89,6 +89,10 @@ def test_fresh_machine_commands_make_a_venv_install_and_run() -> None:
         assert command.startswith("python3 -m venv .venv && .venv/bin/pip install ")
     assert bench.endswith(" && .venv/bin/python -m green_zmq.bench")
     assert ".[bench]" in bench
+    # Editable: run in the checkout, ``python -m`` imports the checkout's
+    # sources before the venv's, and only an editable install builds the
+    # compiled fast path there (a plain one benchmarked pure Python).
+    assert " -e " in bench
     assert tests.endswith(" && .venv/bin/python -m pytest")
     assert "test" in tests.split('"')[1]
 
