@@ -3,8 +3,9 @@
 ``Socket.send`` and ``Socket.recv`` are green_zmq._fastpath's own hot
 functions; ``recv_into`` and tracked sends enter through ``FastPath.call``.
 Whoever enters, the decisions while others wait (``FastPath.contended``) and
-the wait itself (``FastPath.wait_turn``) are the same code: each scenario
-runs through all four entries, in both directions.
+the wait itself (``FastPath.before_wait``, then the socket's
+``SocketWaiting.wait_turn``) are the same code: each scenario runs through
+all four entries, in both directions.
 """
 
 from __future__ import annotations

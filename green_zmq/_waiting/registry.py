@@ -260,23 +260,22 @@ class HubWaiting:
             if state.closed or not state.waiting or watch.backing_off or not watch.active:
                 # (Not watched: no poller is polling, nobody is owed a wakeup.)
                 continue
-            if not _any_overdue(state.heads(), before_last_pass):
+            overdue = _overdue(state.heads(), before_last_pass)
+            if not overdue:
                 continue
             if watch.signalled():
                 # The watcher has not run yet for a pending edge; not a miss.
                 continue
-            events = state.read_events()
+            # Heal it: read EVENTS and wake whoever they let proceed.
+            events = state.after_op()
             if events is None:
                 continue
             # A lost wakeup leaves the FD quiet: nothing tells the watcher. A
             # socket whose watcher fired since our last look is busy, and what
             # we see is far likelier a message racing our check.
             quiet = not watch.fired_since_last_look()
-            if quiet and _any_overdue(state.owed(events), before_last_pass):
+            if quiet and any(turn in overdue for turn in state.owed(events)):
                 self.missed_edges += 1
-            # Heal it, and in any case hand the EVENTS just read (which
-            # drained the FD) to whoever wants them.
-            state.notify(events)
 
     def statistics(self) -> WaitStatistics:
         return WaitStatistics(
@@ -292,12 +291,13 @@ class HubWaiting:
 _hubs: weakref.WeakKeyDictionary[Any, HubWaiting] = weakref.WeakKeyDictionary()
 
 
-def _any_overdue(turns: list[Turn], pass_number: int) -> bool:
-    """Is any of ``turns`` parked, not woken, and since before the given sweep pass?"""
-    return any(
-        turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
+def _overdue(turns: list[Turn], pass_number: int) -> list[Turn]:
+    """Those of ``turns`` parked, not woken, and since before the given sweep pass."""
+    return [
+        turn
         for turn in turns
-    )
+        if turn.waiter is not None and not turn.woken and turn.parked_since < pass_number
+    ]
 
 
 def hub_waiting(hub: Any) -> HubWaiting:

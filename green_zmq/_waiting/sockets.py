@@ -321,25 +321,26 @@ class SocketWaiting:
 
     # -- after operations ----------------------------------------------------
 
-    def after_op(self) -> None:
-        """Read EVENTS for the waiters (an operation may have drained the FD) and wake them."""
-        if self.closed:
-            return
-        self.registry.rechecks += 1
-        events = self.read_events()
-        if events is not None:
-            self.notify(events)
+    def after_op(self) -> int | None:
+        """Read EVENTS for the waiters (an operation may have drained the FD) and wake them.
 
-    def read_events(self) -> int | None:
-        """EVENTS, through no Python override; ``None`` (and everyone woken) if it fails."""
+        Returns what it read (through no Python override), or ``None`` if
+        the read failed: then everyone is woken, to run into the error.
+        """
+        if self.closed:
+            return None
+        self.registry.rechecks += 1
         try:
             if events_of is None:
-                return _getsockopt(self._zsock, EVENTS)  # type: ignore[no-any-return]
-            return events_of(self._zsock, self.handle)
+                events: int = _getsockopt(self._zsock, EVENTS)
+            else:
+                events = events_of(self._zsock, self.handle)
         except zmq.ZMQError:
             # Closed or terminated: let every waiter run into the error itself.
             self.wake_all()
             return None
+        self.notify(events)
+        return events
 
     def notify(self, events: int) -> None:
         """Wake, for the given EVENTS value, everybody who can proceed.

@@ -126,8 +126,10 @@ def test_dealers_survive_an_echo_peer_killed_and_restarted(ctx, impl, figures):
         assert phases["before"].enough.wait(30), "no traffic before the kill"
         phase[0] = "outage"
         wall, cpu = outage(proc)
-        proc, _ = start_peer(impl, "echo", port, 2)
+        # Before the restart: the new peer answers the requests queued in
+        # the outage while start_peer still waits for its "ready" line.
         phase[0] = "after"
+        proc, _ = start_peer(impl, "echo", port, 2)
         assert phases["after"].enough.wait(30), "traffic did not resume after the restart"
         stop.set()
         gevent.joinall(clients, timeout=10, raise_error=True)
