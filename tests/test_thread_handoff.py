@@ -42,17 +42,36 @@ else:
     import zmq
     def ticked():
         return True
+
+# A context and both ends of a PAIR pipe, connected, lingering 0.
+def pipe(name):
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.linger = b.linger = 0
+    a.bind("inproc://" + name)
+    b.connect("inproc://" + name)
+    return ctx, a, b
+
+# What sock.recv() gets when elsewhere() runs in another thread meanwhile.
+# With green_zmq, a greenlet is parked on the recv before the thread
+# starts, and the main thread is held in join() while it runs (no hub runs
+# there); with plain pyzmq the recv follows the thread.
+def recv_while(sock, elsewhere):
+    if which == "green":
+        reader = gevent.spawn(sock.recv)
+        while not zmq.statistics().parked:
+            gevent.sleep(0)
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(10)
+    return (reader.get(timeout=5) if which == "green" else sock.recv()).decode()
 """
 
 ACTOR = """
 # pyre's actor, after CZMQ's: the parent makes both ends of a PAIR pipe,
 # starts a thread and hands it one end; the actor waits on it in its own
 # thread (and hub), answers, closes its end and ends.
-ctx = zmq.Context()
-parent, child = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-parent.linger = child.linger = 0
-parent.bind("inproc://pipe")
-child.connect("inproc://pipe")
+ctx, parent, child = pipe("pipe")
 
 def actor():
     child.send(b"READY")
@@ -83,11 +102,7 @@ ctx.term()
 BACK_AND_FORTH = """
 # One socket waited on by the main thread, then by another, and back, many
 # times; every message arrives once, in order.
-ctx = zmq.Context()
-a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-a.linger = b.linger = 0
-a.bind("inproc://moves")
-b.connect("inproc://moves")
+ctx, a, b = pipe("moves")
 received = []
 
 def take(count):
@@ -115,11 +130,7 @@ ctx.term()
 ONE_AFTER_THE_OTHER = """
 # Pollers in two threads over the same socket, one after the other, and a
 # poller whose socket was waited on by another thread in between.
-ctx = zmq.Context()
-a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-a.linger = b.linger = 0
-a.bind("inproc://polled")
-b.connect("inproc://polled")
+ctx, a, b = pipe("polled")
 here = zmq.Poller()
 here.register(b, zmq.POLLIN)
 outcome = {}
@@ -147,11 +158,7 @@ ctx.term()
 NEVER_WAITING_CALLS = """
 # Calls that never wait, from a thread other than the one that made the
 # socket (and whose greenlet waits on its peer meanwhile).
-ctx = zmq.Context()
-a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-a.linger = b.linger = 0
-a.bind("inproc://never")
-b.connect("inproc://never")
+ctx, a, b = pipe("never")
 outcome = {}
 
 def elsewhere():
@@ -167,13 +174,7 @@ def elsewhere():
     b.send(b"from elsewhere", zmq.NOBLOCK)
     outcome["select(0)"] = [len(x) for x in zmq.select([b], [b], [], 0)]
 
-if which == "green":
-    reader = gevent.spawn(a.recv)
-    gevent.sleep(0.01)
-thread = threading.Thread(target=elsewhere)
-thread.start()
-thread.join(10)
-outcome["peer got"] = (reader.get(timeout=5) if which == "green" else a.recv()).decode()
+outcome["peer got"] = recv_while(a, elsewhere)
 outcome["others ran"] = ticked()
 print(json.dumps(outcome))
 a.close(); b.close()
@@ -187,24 +188,14 @@ WAKEUP_TAKEN_ELSEWHERE = """
 # the FD. The main thread is blocked in join() meanwhile (no hub runs), and
 # the sweeper is off: only the re-check handed to the main thread's hub
 # wakes the reader.
-ctx = zmq.Context()
-a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-a.linger = b.linger = 0
-a.bind("inproc://taken")
-b.connect("inproc://taken")
+ctx, a, b = pipe("taken")
 outcome = {}
 
 def elsewhere():
     b.send(b"to the reader", zmq.NOBLOCK)
     a.send(b"back", zmq.NOBLOCK)
 
-if which == "green":
-    reader = gevent.spawn(a.recv)
-    gevent.sleep(0.01)
-thread = threading.Thread(target=elsewhere)
-thread.start()
-thread.join(10)
-outcome["reader got"] = (reader.get(timeout=5) if which == "green" else a.recv()).decode()
+outcome["reader got"] = recv_while(a, elsewhere)
 outcome["peer got"] = b.recv().decode()
 outcome["others ran"] = ticked()
 print(json.dumps(outcome))

@@ -63,6 +63,7 @@ class FdWatch:
         "fd",
         "hub",
         "detached",
+        "active",
         "_watcher",
         "fruitless",
         "_backoff",
@@ -80,6 +81,9 @@ class FdWatch:
         # its own thread.
         self.detached = False
         self._watcher = hub.loop.io(fd, 1)
+        # Whether the libev watcher is started: kept here beside every start
+        # and stop, so that each wait's check is an attribute, not a call.
+        self.active = False
         # Wakeups in a row that found the FD signalled again right after a
         # call drained it (see fruitless_wakeup); 0 once somebody found news.
         self.fruitless = 0
@@ -91,18 +95,14 @@ class FdWatch:
         self._fires_seen = 0
 
     @property
-    def active(self) -> bool:
-        return bool(self._watcher.active)
-
-    @property
     def backing_off(self) -> bool:
         return self._backoff is not None
 
     def start(self) -> None:
         """Watch, unless watching already or backing off."""
-        watcher = self._watcher
-        if not watcher.active and self._backoff is None:
-            watcher.start(self._fired)
+        if not self.active and self._backoff is None:
+            self._watcher.start(self._fired)
+            self.active = True
 
     def hold(self, hold: bool) -> None:
         """Whether the watcher keeps the loop alive (``gevent.wait()`` waits for it)."""
@@ -120,7 +120,7 @@ class FdWatch:
         old = self._watcher
         self._watcher = self.hub.loop.io(self.fd, 1)
         self._watcher.ref = old.ref
-        if old.active:
+        if self.active:
             self._watcher.start(self._fired)
         old.close()
 
@@ -133,6 +133,7 @@ class FdWatch:
         in_own_thread(self.hub, self.close)
 
     def close(self) -> None:
+        self.active = False
         self._watcher.close()
         if self._backoff is not None:
             self._backoff.close()
@@ -179,13 +180,13 @@ class FdWatch:
     def _fired(self) -> None:
         # In the hub: only tell the owner, which only wakes.
         if self.detached:
-            self._watcher.stop()
+            self._stop()
             return
         owner = self.owner
         if self.fruitless > _SPIN_LIMIT and owner.has_parked():
             # The FD keeps firing and nobody finds anything: back off
             # instead of spinning; a timer restarts the watcher.
-            self._watcher.stop()
+            self._stop()
             delay = backoff(_SPIN_BACKOFF, _SPIN_BACKOFF_MAX, self.fruitless - _SPIN_LIMIT)
             self._backoff = self.hub.loop.timer(delay)
             self._backoff.start(self._backoff_over)
@@ -198,11 +199,15 @@ class FdWatch:
             # Nobody is parked: nobody would drain the FD, and libev would
             # call us on every loop iteration. Stopped until somebody waits
             # or polls again.
-            self._watcher.stop()
+            self._stop()
             owner.watch_stopped()
         else:
             # The owner moved to another hub meanwhile.
-            self._watcher.stop()
+            self._stop()
+
+    def _stop(self) -> None:
+        self._watcher.stop()
+        self.active = False
 
     def _backoff_over(self) -> None:
         self._backoff.close()

@@ -720,7 +720,9 @@ class SocketWaiting:
         # from another thread while a greenlet waits here finds it started).
         self.waiting = waiting = self.waiting + 1
         if own and not self.closed:
-            self.watch.start()
+            watch = self.watch
+            if not watch.active:
+                watch.start()
             if waiting == 1:
                 self.watch.hold(True)
         if waiting == 1:

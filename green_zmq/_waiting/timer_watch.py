@@ -47,7 +47,17 @@ LONGEST_PAUSE = 0.016
 class TimerWatch:
     """What stands for the FD of a socket without one, for its :class:`~.sockets.SocketWaiting`."""
 
-    __slots__ = ("owner", "hub", "detached", "fruitless", "fires", "_fires_seen", "_timer", "_held")
+    __slots__ = (
+        "owner",
+        "hub",
+        "detached",
+        "active",
+        "fruitless",
+        "fires",
+        "_fires_seen",
+        "_timer",
+        "_held",
+    )
 
     # No FD can be stuck signalled, so there is no spin guard to back off.
     backing_off = False
@@ -67,10 +77,8 @@ class TimerWatch:
         # A timer per pause (a gevent timer's pause cannot change).
         self._timer: Any = None
         self._held = False
-
-    @property
-    def active(self) -> bool:
-        return self._timer is not None
+        # Whether the timer is armed (an attribute, as FdWatch's: each wait reads it).
+        self.active = False
 
     def pause(self) -> float:
         """How long the timer waits from now: short after news, longer with each empty look."""
@@ -80,6 +88,7 @@ class TimerWatch:
         """Arm the timer, unless it is armed."""
         if self._timer is None:
             timer = self._timer = self.hub.loop.timer(self.pause())
+            self.active = True
             timer.ref = self._held
             timer.start(self._fired)
 
@@ -100,6 +109,7 @@ class TimerWatch:
         if self._timer is not None:
             self._timer.close()
             self._timer = None
+            self.active = False
 
     def fruitless_wakeup(self) -> None:
         """A woken waiter found nothing: the next look comes later."""
@@ -124,6 +134,7 @@ class TimerWatch:
         # (and retry their calls) before this returns.
         self._timer.close()
         self._timer = None
+        self.active = False
         if self.detached:
             return
         owner = self.owner
