@@ -308,15 +308,37 @@ def test_a_poll_that_finds_readiness_hands_it_to_the_parked_poll_of_the_same_pol
 # -- edges, spin and watchers -----------------------------------------------
 
 
-def test_edge_consumed_outside_the_poller_still_reports_queued_messages(ctx, no_sweeper):
+@pytest.mark.parametrize("idle", [0, 8], ids=["few sockets", "many sockets"])
+def test_edge_consumed_outside_the_poller_still_reports_queued_messages(ctx, no_sweeper, idle):
     a, b = pair(ctx)
     poller = zmq.Poller()
+    for _ in range(idle):
+        poller.register(pair(ctx)[1], zmq.POLLIN)
     poller.register(b, zmq.POLLIN)
+    assert poller.poll(0) == []  # looked at: nothing new to see until told
     a.send(b"one")
     a.send(b"two")
     assert b.recv() == b"one"  # drains the FD: no edge left for "two"
     assert poller.poll(5000) == [(b, zmq.POLLIN)]
     assert b.recv() == b"two"
+
+
+def test_calls_between_polls_leave_the_events_read_to_the_next_poll(ctx, no_sweeper):
+    """A poller's greenlet serving its socket between polls reads EVENTS only in its polls."""
+    a, b = pair(ctx)
+    poller = zmq.Poller()
+    for _ in range(8):
+        poller.register(pair(ctx)[1], zmq.POLLIN)
+    poller.register(b, zmq.POLLIN)
+    a.send(b"one")
+    a.send(b"two")
+    assert poller.poll(1000) == [(b, zmq.POLLIN)]
+    before = zmq.statistics().rechecks
+    assert b.recv() == b"one"
+    b.send(b"reply")
+    assert zmq.statistics().rechecks == before
+    assert poller.poll(0) == [(b, zmq.POLLIN)]
+    assert a.recv() == b"reply"
 
 
 def test_edge_consumed_while_the_poller_waits_is_rechecked(ctx, no_sweeper):

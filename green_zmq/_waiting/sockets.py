@@ -13,7 +13,8 @@ may drain it. The readiness itself is only known by reading ``EVENTS``
   parked on the socket, or their wakeup is lost: the FD will not fire again
   for readiness that already exists. Every operation ends by checking one
   int (:attr:`SocketWaiting.waiting`) and, only if somebody waits, calls
-  :meth:`SocketWaiting.after_op`.
+  :meth:`SocketWaiting.after_op` (which, for registrations whose polls are
+  not parked, only marks the socket for their next poll to look at).
 * That holds for every Python object on the same libzmq socket (a shadow,
   ``Socket(other)``, a copy): the state is keyed by the socket's handle,
   one per libzmq socket, with one FD watcher (design.md, "Shadows").
@@ -322,13 +323,30 @@ class SocketWaiting:
     # -- after operations ----------------------------------------------------
 
     def after_op(self) -> int | None:
-        """Read EVENTS for the waiters (an operation may have drained the FD) and wake them.
+        """An operation may have drained the FD: read EVENTS for the waiters, and wake them.
 
         Returns what it read (through no Python override), or ``None`` if
-        the read failed: then everyone is woken, to run into the error.
+        the read failed (then everyone is woken, to run into the error) or
+        nobody is parked: then the registrations are only marked, for the
+        next poll of each to look at the socket, which reads EVENTS itself
+        before it parks. (A poller's greenlet that serves its sockets
+        between polls would otherwise pay two reads per round trip, about a
+        microsecond each through pyzmq, that its next poll repeats.)
         """
         if self.closed:
             return None
+        if not (self.receivers or self.senders) and get_hub() is self.hub:
+            # In the hub's thread, so nobody parks meanwhile (another
+            # thread's call hands its re-check over, in notify).
+            interests = self._interests
+            for interest in interests:
+                if interest.turns:
+                    break
+            else:
+                hub = self.hub
+                for interest in interests:
+                    interest.wake(hub)
+                return None
         self.registry.rechecks += 1
         try:
             if events_of is None:
