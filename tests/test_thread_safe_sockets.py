@@ -233,7 +233,10 @@ def send_waits_for_a_peer(run: Any) -> Any:
         scatter = ctx.socket(run.zmq.SCATTER)
         gather = ctx.socket(run.zmq.GATHER)
         scatter.linger = gather.linger = 0
-        scatter.sndtimeo = gather.rcvtimeo = 5000
+        # libzmq's blocking send on a thread-safe socket is not woken by its
+        # connect: it sees the new peer only when its wait times out, and
+        # then sends. A second keeps the suite quick; green_zmq's wakes at once.
+        scatter.sndtimeo = gather.rcvtimeo = 1000
         gather.bind("inproc://no-peer-yet")
         # No peer: the send waits until the scatter connects (from elsewhere).
         sender = run.spawn(scatter.send, b"waited for a peer")
