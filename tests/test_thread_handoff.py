@@ -203,12 +203,55 @@ a.close(); b.close()
 ctx.term()
 """
 
+POLLER_COLLECTED_ELSEWHERE = """
+# A poller's last reference goes in another thread, after its socket
+# closed: nothing to report, as with plain pyzmq. (That thread's hub is
+# made first, so that its own fds cannot take the number of the socket's.)
+import gc, os
+unraisable = []
+sys.unraisablehook = lambda u: unraisable.append(repr(u.exc_value))
+ctx, a, b = pipe("collected")
+fd = b.get(zmq.FD)
+pollers = [zmq.Poller()]
+pollers[0].register(b, zmq.POLLIN)
+a.send(b"x")
+outcome = {"polled": len(pollers[0].poll(5000))}
+ready, go = threading.Event(), threading.Event()
+
+def elsewhere():
+    if which == "green":
+        gevent.get_hub().loop  # the loop opens its fds when first used
+    ready.set()
+    go.wait(10)
+    pollers.pop()
+    gc.collect()
+
+thread = threading.Thread(target=elsewhere)
+thread.start()
+ready.wait(10)
+a.close()  # else b's end of the pipe waits for a to let go, and its FD stays open
+b.close()
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    try:
+        os.fstat(fd)  # until libzmq's reaper has closed the socket's FD
+    except OSError:
+        break
+    time.sleep(0.001)
+go.set()
+thread.join(10)
+outcome["unraisable"] = unraisable
+print(json.dumps(outcome))
+ctx.term()
+"""
+
 SCENARIOS = {
     "actor": ACTOR,
     "back and forth": BACK_AND_FORTH,
     "pollers one after the other": ONE_AFTER_THE_OTHER,
     "calls that never wait": NEVER_WAITING_CALLS,
     "a wakeup taken in another thread": WAKEUP_TAKEN_ELSEWHERE,
+    "a poller collected in another thread": POLLER_COLLECTED_ELSEWHERE,
 }
 
 

@@ -420,12 +420,22 @@ class SocketWaiting:
             old_watch.detached = True
             self.hub = hub
             self.registry = hub_waiting(hub)
-            self.watch = self._new_watch(hub)
-            self.watch.hold(False)
+            # A socket closed (here, or behind our back) has no FD to watch:
+            # libzmq's reaper closed it, and its number may be another
+            # file's by now. (A poller collected in another thread after its
+            # socket closed comes here, to unregister.)
+            gone = self.closed or (
+                self.fd is not None and (self.stale(self.fd) or not _is_open(self.fd))
+            )
+            if not gone:
+                self.watch = self._new_watch(hub)
+                self.watch.hold(False)
         old_registry.waiting.discard(self)
-        old_watch.retire()
-        if self.closed:
+        if gone:
+            # close() retires the old watch, unless it did already.
+            self.close()
             return
+        old_watch.retire()
         if self.waiting:
             # Registrations only (nobody is parked): the registry looks
             # after it from now on, and a poll restarts the watch.
