@@ -92,16 +92,23 @@ def shadowed_object(socket: zmq.Socket) -> Any:
 _PYTHON = sys.version.split()[0]
 
 
-def hub_if_exists() -> Any:
-    """gevent's ``_hub_local.get_hub_if_exists()``: this thread's hub, or None, making none."""
+def _find_hub_if_exists() -> Callable[[], Any]:
     import gevent
     from gevent import _hub_local
 
     try:
-        getter = _hub_local.get_hub_if_exists
+        return _hub_local.get_hub_if_exists  # type: ignore[no-any-return]
     except AttributeError:
         raise _missing("gevent._hub_local", "get_hub_if_exists", gevent.__version__) from None
-    return getter()
+
+
+# gevent's ``_hub_local.get_hub_if_exists()``: this thread's hub, or None,
+# making none. Every "is this the hub's thread?" check asks it, not
+# get_hub(): a finalizer may run in a thread that has no hub, or whose
+# thread-local state is being torn down as it ends, where making one fails
+# (and elsewhere would make a hub for nothing). Found once: some of those
+# checks are on every re-check's path.
+hub_if_exists: Callable[[], Any] = _find_hub_if_exists()
 
 
 def _python_private(module: Any, name: str, owner: str) -> Any:

@@ -109,3 +109,27 @@ def test_each_thread_runs_its_own_hub_with_its_own_sockets(ctx):
         replies, missed = outcome["value"]
         assert replies == [b"PING %d" % i for i in range(100)]
         assert missed == 0
+
+
+def test_a_poller_collected_in_a_thread_without_a_hub_makes_none_there(ctx):
+    """A finalizer may run in any thread, even one whose hub is gone as it ends
+    (where making one fails): it unregisters without making a hub there."""
+    import gc
+
+    from gevent import _hub_local
+
+    a, b = pair(ctx)
+    pollers = [zmq.Poller()]
+    pollers[0].register(b, zmq.POLLIN)
+    assert pollers[0].poll(0) == []
+
+    def collect():
+        pollers.clear()
+        gc.collect()
+        return _hub_local.get_hub_if_exists()
+
+    assert run_in_thread(collect) == {"value": None}
+    # The socket still waits here, as before.
+    reader = spawn_parked(b.recv)
+    a.send(b"after")
+    assert reader.get(timeout=5) == b"after"

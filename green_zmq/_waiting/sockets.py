@@ -60,6 +60,7 @@ from gevent.hub import get_hub
 from gevent.monkey import get_original
 
 from .. import _compat
+from .._compat import hub_if_exists
 from .._ints import (
     ENOTSOCK,
     EVENTS,
@@ -335,7 +336,7 @@ class SocketWaiting:
         """
         if self.closed:
             return None
-        if not (self.receivers or self.senders) and get_hub() is self.hub:
+        if not (self.receivers or self.senders) and hub_if_exists() is self.hub:
             # In the hub's thread, so nobody parks meanwhile (another
             # thread's call hands its re-check over, in notify).
             interests = self._interests
@@ -377,7 +378,7 @@ class SocketWaiting:
         interests = self._interests
         ready = [interest for interest in interests if events & interest.mask] if interests else ()
         # Checked after taking the snapshot above (see watch_fired).
-        if get_hub() is not hub or self.hub is not hub:
+        if hub_if_exists() is not hub or self.hub is not hub:
             self.hub.loop.run_callback_threadsafe(self.notify, events)
             return
         if head is not None:
@@ -447,10 +448,16 @@ class SocketWaiting:
                 interest.moved(self)
 
     def owned_here(self) -> bool:
-        """Do this socket's waits go through the calling thread's hub (or may they, moving)?"""
-        hub = get_hub()
+        """Do this socket's waits go through the calling thread's hub (or may they, moving)?
+
+        Not in a thread without a hub (a finalizer may run in any): nothing
+        there waits, and none is made for it.
+        """
+        hub = hub_if_exists()
         if hub is self.hub:
             return True
+        if hub is None:
+            return False
         try:
             self.follow(hub)
         except RuntimeError:
@@ -617,11 +624,11 @@ class SocketWaiting:
         # No re-check: a poller's wakeups are shared by every waiter (see
         # watch_fired), so one that leaves takes nobody's wakeup away; and a
         # finalizer may remove it from inside the hub.
-        self.owned_here()
+        own = self.owned_here()
         self._interests.remove(interest)
         interest.contention(self, False)
         self._update_contention()
-        self._leave(recheck=False)
+        self._leave(recheck=False, own=own)
         if not self.waiting and self.stale(self.fd):
             # Its socket was closed behind our back (a plain pyzmq socket
             # by its own close()), and this was the last use of the state.
@@ -658,7 +665,7 @@ class SocketWaiting:
         turns = (*self.receivers, *self.senders)
         interests = tuple(self._interests)
         # Checked after taking the snapshot above (see watch_fired).
-        if get_hub() is not hub or self.hub is not hub:
+        if hub_if_exists() is not hub or self.hub is not hub:
             self.hub.loop.run_callback_threadsafe(self.wake_all)
             return
         for turn in turns:
@@ -759,13 +766,24 @@ class SocketWaiting:
             if registry.sweep_timer is None:
                 registry.start_sweeper()
 
-    def _leave(self, recheck: bool = True) -> None:
+    def _leave(self, recheck: bool = True, own: bool = True) -> None:
         self.waiting -= 1
         if self.waiting == 0:
             if not self.closed:
-                self.watch.hold(False)
+                if own:
+                    self.watch.hold(False)
+                else:
+                    # Only the hub's thread touches its watch (see _enter).
+                    self.hub.loop.run_callback_threadsafe(self._let_go, self.watch)
             self.registry.waiting.discard(self)
         elif recheck:
             # A turn that leaves (done, timed out or killed) may have been
             # the one woken: hand the readiness on to whoever is next.
             self.after_op()
+
+    def _let_go(self, watch: FdWatch | TimerWatch) -> None:
+        # In the hub, after a registration left from another thread: the
+        # watch stops holding the loop, unless somebody waits again, or the
+        # socket moved to another hub (whose new watch holds nothing).
+        if watch is self.watch and not self.waiting and not self.closed:
+            watch.hold(False)

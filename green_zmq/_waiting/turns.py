@@ -14,8 +14,9 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
-from gevent.hub import Waiter, get_hub
+from gevent.hub import Waiter
 
+from .._compat import hub_if_exists
 from .fork import fork_error
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def in_own_thread(hub: Any, callback: Callable[[], Any]) -> None:
     For what only a hub's own thread may do: libev calls on its loop, and
     wakeups of greenlets parked there.
     """
-    if get_hub() is hub:
+    if hub_if_exists() is hub:
         callback()
     else:
         hub.loop.run_callback_threadsafe(callback)
