@@ -8,6 +8,7 @@
 # method, which makes it again and raises what pyzmq raises.
 
 cimport cython
+from libc.errno cimport EAGAIN
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject_GenericGetAttr
@@ -24,6 +25,7 @@ cdef extern from *:
     static int (*gz_send)(void *, const void *, size_t, int);
     static int (*gz_msg_init)(gz_msg_t *);
     static int (*gz_msg_recv)(gz_msg_t *, void *, int);
+    static int (*gz_msg_send)(gz_msg_t *, void *, int);
     static int (*gz_msg_close)(gz_msg_t *);
     static void *(*gz_msg_data)(gz_msg_t *);
     static size_t (*gz_msg_size)(const gz_msg_t *);
@@ -57,6 +59,7 @@ cdef extern from *:
         GZ_RESOLVE(gz_send, "zmq_send")
         GZ_RESOLVE(gz_msg_init, "zmq_msg_init")
         GZ_RESOLVE(gz_msg_recv, "zmq_msg_recv")
+        GZ_RESOLVE(gz_msg_send, "zmq_msg_send")
         GZ_RESOLVE(gz_msg_close, "zmq_msg_close")
         GZ_RESOLVE(gz_msg_data, "zmq_msg_data")
         GZ_RESOLVE(gz_msg_size, "zmq_msg_size")
@@ -81,6 +84,7 @@ cdef extern from *:
     int gz_send(void *, const void *, size_t, int) nogil
     int gz_msg_init(gz_msg_t *) nogil
     int gz_msg_recv(gz_msg_t *, void *, int) nogil
+    int gz_msg_send(gz_msg_t *, void *, int) nogil
     int gz_msg_close(gz_msg_t *) nogil
     void *gz_msg_data(gz_msg_t *) nogil
     size_t gz_msg_size(const gz_msg_t *) nogil
@@ -165,6 +169,58 @@ cdef inline object events_read(object sock, size_t handle):
         if gz_getsockopt(<void *>handle, 15, &events, &size) == 0:  # ZMQ_EVENTS
             return events
     return _base_get(sock, 15)
+
+
+cdef inline tuple pump(object src, object dst, Py_ssize_t limit):
+    """Up to ``limit`` whole messages from ``src`` to ``dst``, NOBLOCK, in C (see move_messages).
+
+    Each frame goes as libzmq received it, its payload never copied nor
+    made a Python object. Returns (messages, frames, bytes, in_hand):
+    in_hand is None when the source ran dry or the limit was reached;
+    otherwise some call failed, and in_hand is what Python must finish
+    with pyzmq's own calls, which say (and raise) what pyzmq says: the
+    message's frames received but not sent (as bytes), whether more of it
+    is still to be read, and how many of its frames were sent already
+    (those are counted in the figures returned).
+    """
+    cdef void *source
+    cdef void *destination
+    cdef gz_msg_t msg
+    cdef Py_ssize_t moved = 0, frames = 0, size = 0, sent
+    cdef size_t length
+    cdef int more
+    cdef object frame
+    if is_closed(src) or is_closed(dst):
+        return (0, 0, 0, ([], True, 0))
+    source = <void *><size_t>PyObject_GenericGetAttr(src, "underlying")
+    destination = <void *><size_t>PyObject_GenericGetAttr(dst, "underlying")
+    # No Python code runs in this loop (signal handlers run at its end), so
+    # neither socket can be closed under it.
+    while moved < limit:
+        sent = 0
+        more = 1
+        while more:
+            gz_msg_init(&msg)
+            if gz_msg_recv(&msg, source, 1) < 0:  # ZMQ_DONTWAIT
+                gz_msg_close(&msg)
+                if sent == 0 and gz_errno() == EAGAIN:
+                    PyErr_CheckSignals()
+                    return (moved, frames, size, None)
+                return (moved, frames, size, ([], True, sent))
+            more = gz_msg_more(&msg)
+            length = gz_msg_size(&msg)
+            if gz_msg_send(&msg, destination, 3 if more else 1) < 0:  # | ZMQ_SNDMORE
+                frame = PyBytes_FromStringAndSize(<char *>gz_msg_data(&msg), length)
+                gz_msg_close(&msg)
+                return (moved, frames, size, ([frame], more != 0, sent))
+            # A message that was sent is empty: closing it only frees nothing.
+            gz_msg_close(&msg)
+            frames += 1
+            size += length
+            sent += 1
+        moved += 1
+    PyErr_CheckSignals()
+    return (moved, frames, size, None)
 
 
 cdef inline tuple libzmq_found(str extension_path):

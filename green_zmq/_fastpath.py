@@ -87,8 +87,10 @@ from ._waiting import SocketWaiting, socket_waiting, sockets
 __all__ = [
     "FastPath",
     "check_parts",
+    "deliver",
     "events_of",
     "fast_path_of",
+    "move_messages",
     "recv",
     "recv_multipart",
     "send",
@@ -555,6 +557,97 @@ def _recv_rest(fast: FastPath, sock: Any, flags: int, copy: bool, track: bool) -
         return _base_recv(sock, flags | NOBLOCK, copy, track)
     except _Again:
         return recv(sock, flags, copy, track)
+
+
+def move_messages(
+    src: Any,
+    dst: Any,
+    limit: int,
+    capture: Any = None,
+    prefix: bytes | None = None,
+    swap_ids: bool = False,
+) -> tuple[int, int, int, int, int, list[Any] | None]:
+    """The proxy's burst: up to ``limit`` whole messages from ``src`` to ``dst``, without waiting.
+
+    Stops when ``src`` has no message left, or when ``dst`` refuses the
+    first frame of one: that message is returned as ``held``, for the
+    caller to :func:`deliver` once ``dst`` has room. A copy of every message
+    goes to ``capture``, after ``prefix`` if one is given; ``swap_ids``
+    swaps its first two frames (two ROUTERs, monitored_queue). Returns
+    (messages moved, frames in, bytes in, frames out, bytes out, held);
+    errors are pyzmq's, raised by its calls.
+
+    The compiled twin moves the frames of the plain case (no capture, no
+    swap) in C (``pump``, in the .pxd). Where a call fails there, the
+    message in hand is finished below, by the same pyzmq calls that do all
+    of it in pure Python.
+    """
+    moved = frames_in = bytes_in = frames_out = bytes_out = 0
+    direct = COMPILED and capture is None and not swap_ids
+    while moved < limit:
+        if direct:
+            count, frames, size, in_hand = pump(src, dst, limit - moved)  # type: ignore[name-defined]  # noqa: F821
+            moved += count
+            frames_in += frames
+            bytes_in += size
+            frames_out += frames
+            bytes_out += size
+            if in_hand is None:
+                break
+            msg, more, sent = in_hand
+        else:
+            try:
+                frame = _base_recv(src, NOBLOCK, False)
+            except _Again:
+                break
+            msg, more, sent = [frame], frame.more, 0
+        # Frames (copy=False): no copy of the payload, and Frame.more is far
+        # cheaper than getsockopt(RCVMORE), which builds an enum per call.
+        while more:
+            # The rest of a message is there at once (design.md, "Multipart").
+            frame = _base_recv(src, NOBLOCK, False)
+            msg.append(frame)
+            more = frame.more
+        count = len(msg)
+        size = sum(map(len, msg))
+        frames_in += count
+        bytes_in += size
+        if swap_ids:
+            msg[0], msg[1] = msg[1], msg[0]
+        if capture is not None:
+            capture.send_multipart(msg if prefix is None else [prefix, *msg])
+        if sent:
+            _deliver_rest(dst, msg, 0)
+        elif not deliver(dst, msg):
+            return moved, frames_in, bytes_in, frames_out, bytes_out, msg
+        moved += 1
+        frames_out += count
+        bytes_out += size
+    return moved, frames_in, bytes_in, frames_out, bytes_out, None
+
+
+def deliver(dst: Any, msg: list[Any]) -> bool:
+    """Send the frames ``msg`` as one message, without waiting; False if its first was refused."""
+    last = len(msg) - 1
+    try:
+        _base_send(dst, msg[0], NOBLOCK | SNDMORE if last else NOBLOCK, False)
+    except _Again:
+        return False
+    _deliver_rest(dst, msg, 1)
+    return True
+
+
+def _deliver_rest(dst: Any, msg: list[Any], start: int) -> None:
+    # Frames after the first of a message libzmq took the start of: it takes
+    # them without waiting; should it ever not, wait (this greenlet only)
+    # rather than lose them.
+    last = len(msg) - 1
+    for i in range(start, last + 1):
+        flags = SNDMORE if i < last else 0
+        try:
+            _base_send(dst, msg[i], flags | NOBLOCK, False)
+        except _Again:
+            dst.send(msg[i], flags)
 
 
 def _send_with_options(

@@ -23,9 +23,11 @@ take a message, the way a blocking send would hold the proxy back, so a
 full destination pushes back on the sender instead of losing messages.
 Whole multipart messages move in bursts of NOBLOCK calls (up to
 ``_BURST`` messages per wakeup), so a busy proxy does not pay a wakeup per
-message. A multipart message is atomic (design.md, "Multipart"): once a frame of
-it is readable all are, and once the destination took its first frame it
-takes the rest, so only the first frame of a send can be refused::
+message; the fast path's :func:`~._fastpath.move_messages` makes them,
+and its compiled twin moves the frames in C, never making them Python
+objects. A multipart message is atomic (design.md, "Multipart"): once a
+frame of it is readable all are, and once the destination took its first
+frame it takes the rest, so only the first frame of a send can be refused::
 
     reading  -- source POLLIN, destination POLLOUT --> burst, back to reading
     reading  -- source POLLIN, destination full -----> blocked
@@ -56,9 +58,8 @@ from typing import Any
 import gevent
 import zmq
 
-from ._fastpath import fast_path_of
+from ._fastpath import deliver, events_of, fast_path_of, move_messages
 from ._ints import (
-    EVENTS as _EVENTS,
     NOBLOCK as _NOBLOCK,
     POLLIN as _POLLIN,
     POLLOUT as _POLLOUT,
@@ -74,9 +75,9 @@ __all__ = ["device", "monitored_queue", "proxy", "proxy_steerable"]
 
 # The Cython methods: a burst skips the green overrides, and hands readiness
 # on to other waiters once per burst instead of once per call (FastPath.after_calls).
-# Messages move as Frames (recv with copy=False): no copy of the payload, and
-# Frame.more is far cheaper than getsockopt(RCVMORE), which builds a
-# SocketOption enum per call (about 1 us, more than the recv itself).
+# A socket proxied to itself moves Frames (recv with copy=False), as
+# move_messages does: no copy of the payload, and Frame.more is far cheaper
+# than getsockopt(RCVMORE), which builds a SocketOption enum per call.
 _BaseSocket = zmq.backend.Socket
 _recv = _BaseSocket.recv
 _send = _BaseSocket.send
@@ -114,6 +115,7 @@ class _Direction:
         "dst",
         "src_path",
         "dst_path",
+        "dst_handle",
         "capture",
         "prefix",
         "swap_ids",
@@ -142,6 +144,9 @@ class _Direction:
         # readiness it drained on through them.
         self.src_path = fast_path_of(src)
         self.dst_path = fast_path_of(dst)
+        # For reading the destination's EVENTS straight (events_of); the
+        # proxy refused a closed socket, and events_of checks again.
+        self.dst_handle = dst.underlying
         self.capture = capture
         # monitored_queue: the capture copy starts with this frame.
         self.prefix = prefix
@@ -180,11 +185,15 @@ class _Direction:
             self.blocked = False
         elif not readable:
             return 0
-        elif not self.same and not int(self.dst.get(_EVENTS)) & _POLLOUT:
+        elif not self.same:
             # (A REP proxied to itself has room only once it has read.)
-            # Leave the message in the source: that is the backpressure.
-            self.blocked = True
-            return 0
+            events = events_of(self.dst, self.dst_handle)
+            # Reading EVENTS drained the FD: wake whom it lets proceed.
+            self.dst_path.after_events(events)
+            if not events & _POLLOUT:
+                # Leave the message in the source: that is the backpressure.
+                self.blocked = True
+                return 0
         moved = self._burst()
         self.src_path.after_calls()
         self.dst_path.after_calls()
@@ -203,40 +212,18 @@ class _Direction:
             return self._echo()
         held = self.held
         if held is not None:
-            if not self._deliver(held):
+            if not deliver(self.dst, held):
                 return self._refused()
             self.refusals = 0
             self.held = None
             self.frames_out += len(held)
             self.bytes_out += sum(map(len, held))
-        src = self.src
-        capture = self.capture
-        deliver = self._deliver
-        moved = frames_in = bytes_in = frames_out = bytes_out = 0
-        while moved < _BURST:
-            try:
-                frame = _recv(src, _NOBLOCK, False)
-            except zmq.Again:
-                break
-            msg = [frame]
-            while frame.more:
-                frame = _recv(src, _NOBLOCK, False)
-                msg.append(frame)
-            count = len(msg)
-            size = sum(map(len, msg))
-            frames_in += count
-            bytes_in += size
-            if self.swap_ids:
-                msg[0], msg[1] = msg[1], msg[0]
-            if capture is not None:
-                capture.send_multipart(msg if self.prefix is None else [self.prefix, *msg])
-            if not deliver(msg):
-                self.held = msg
-                self.blocked = True
-                break
-            moved += 1
-            frames_out += count
-            bytes_out += size
+        moved, frames_in, bytes_in, frames_out, bytes_out, held = move_messages(
+            self.src, self.dst, _BURST, self.capture, self.prefix, self.swap_ids
+        )
+        if held is not None:
+            self.held = held
+            self.blocked = True
         self.frames_in += frames_in
         self.bytes_in += bytes_in
         self.frames_out += frames_out
@@ -300,28 +287,10 @@ class _Direction:
             try:
                 _send(sock, frame, flags | _NOBLOCK, False)
             except zmq.Again:
-                # As in _deliver: libzmq takes the rest of a message it took the start of.
+                # As in deliver: libzmq takes the rest of a message it took the start of.
                 sock.send(frame, flags, copy=False)
             self.frames_out += 1
             self.bytes_out += len(frame)
-
-    def _deliver(self, msg: list[Any]) -> bool:
-        """Send ``msg`` without waiting; False if its first frame was refused."""
-        dst = self.dst
-        last = len(msg) - 1
-        try:
-            _send(dst, msg[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK, False)
-        except zmq.Again:
-            return False
-        for i in range(1, last + 1):
-            flags = _SNDMORE if i < last else 0
-            try:
-                _send(dst, msg[i], flags | _NOBLOCK, False)
-            except zmq.Again:
-                # libzmq takes the rest of a message it took the start of;
-                # should it ever not, wait (this greenlet only) rather than lose it.
-                dst.send(msg[i], flags)
-        return True
 
     def flush(self) -> None:
         """Deliver the held message, waiting only this greenlet for room."""

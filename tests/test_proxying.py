@@ -490,6 +490,78 @@ def test_statistics_match_plain_pyzmq():
     assert green == plain
 
 
+def full_backend_scenario(module: Any, run: Callable[..., Any]) -> tuple[list[Any], list[int]]:
+    """Multipart messages of 1 to 4 frames through a proxy whose backend fills up.
+
+    All are queued before the proxy starts; the backend has room for a few,
+    so a burst ends on a message whose first frame is refused (held, and
+    sent once the consumer reads). What the consumer got, and STATISTICS.
+    """
+    context = module.Context()
+    frontend = context.socket(module.PULL)
+    frontend.bind("inproc://front")
+    producer = context.socket(module.PUSH)
+    producer.connect("inproc://front")
+    backend = context.socket(module.PUSH)
+    backend.sndhwm = 2
+    backend.bind("inproc://back")
+    consumer = context.socket(module.PULL)
+    consumer.rcvhwm = 2
+    consumer.connect("inproc://back")
+    control = context.socket(module.PAIR)
+    control.bind("inproc://control")
+    steer = context.socket(module.PAIR)
+    steer.connect("inproc://control")
+    for message in MULTIPART_MESSAGES:
+        producer.send_multipart(message)
+    finished = run(module.proxy_steerable, [frontend, backend, None, control], [])
+    received = [consumer.recv_multipart() for _ in MULTIPART_MESSAGES]
+    counters = statistics(steer)
+    steer.send(b"TERMINATE")
+    assert steer.recv() == b""
+    assert finished() == ("returned", 0)
+    context.destroy(linger=0)
+    return received, counters
+
+
+MULTIPART_MESSAGES = [[b"%d.%d" % (i, j) * (j + 1) for j in range(1 + i % 4)] for i in range(200)]
+
+
+def test_multipart_messages_through_a_full_backend_arrive_whole_in_order_and_counted():
+    received, counters = full_backend_scenario(zmq, in_a_greenlet)
+    assert received == MULTIPART_MESSAGES
+    frames = sum(map(len, MULTIPART_MESSAGES))
+    size = sum(len(frame) for message in MULTIPART_MESSAGES for frame in message)
+    assert counters == [frames, size, 0, 0, 0, 0, frames, size]
+    assert (received, counters) == full_backend_scenario(plain_zmq, in_a_thread)
+
+
+def unroutable_scenario(module: Any, run: Callable[..., Any]) -> Any:
+    """A message for a peer a ROUTER_MANDATORY backend does not know; what the proxy raised."""
+    context = module.Context()
+    frontend = context.socket(module.PULL)
+    frontend.bind("inproc://front")
+    producer = context.socket(module.PUSH)
+    producer.connect("inproc://front")
+    backend = context.socket(module.ROUTER)
+    backend.router_mandatory = 1
+    backend.bind("inproc://back")
+    # A peer, so that the backend has room (POLLOUT), for somebody else.
+    peer = context.socket(module.DEALER)
+    peer.routing_id = b"peer"
+    peer.connect("inproc://back")
+    producer.send_multipart([b"nobody", b"", b"hello"])
+    ended = run(module.proxy, [frontend, backend], [])()
+    context.destroy(linger=0)
+    return ended
+
+
+def test_an_unroutable_message_raises_what_plain_pyzmqs_proxy_raises():
+    raised = unroutable_scenario(zmq, in_a_greenlet)
+    assert raised == ("raised", "ZMQError", zmq.EHOSTUNREACH)
+    assert raised == unroutable_scenario(plain_zmq, in_a_thread)
+
+
 # -- control ---------------------------------------------------------------------
 
 
