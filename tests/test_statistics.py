@@ -53,7 +53,7 @@ def test_statistics_count_only_sockets_somebody_waits_on(ctx):
 # -- the sweeper -------------------------------------------------------------
 
 
-def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):
+def test_sweeper_heals_counts_and_reports_a_deliberately_lost_wakeup(ctx, caplog):
     a, b = pair(ctx)
     reader = spawn_parked(b.recv)
     # Make the classic bug on purpose: drain the FD behind the primitive's
@@ -67,6 +67,11 @@ def test_sweeper_heals_and_counts_a_deliberately_lost_wakeup(ctx):
     finally:
         zmq.set_sweep_interval(previous)
     assert zmq.statistics().missed_edges == before + 1
+    # Reported where a CI log shows it, with what to look at.
+    [record] = [r for r in caplog.records if r.name == "green_zmq"]
+    assert record.levelname == "WARNING"
+    assert "woke a recv that missed its wakeup" in record.getMessage()
+    assert f"socket FD {b.FD}, EVENTS {zmq.POLLIN | zmq.POLLOUT}" in record.getMessage()
     # The autouse fixture would (rightly) fail this test for the miss we made.
     hub_waiting(gevent.get_hub()).missed_edges = before
 

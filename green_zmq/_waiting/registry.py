@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import weakref
@@ -274,8 +275,17 @@ class HubWaiting:
             # socket whose watcher fired since our last look is busy, and what
             # we see is far likelier a message racing our check.
             quiet = not watch.fired_since_last_look()
-            if quiet and any(turn in overdue for turn in state.owed(events)):
+            missed = [turn for turn in state.owed(events) if turn in overdue]
+            if quiet and missed:
                 self.missed_edges += 1
+                _log.warning(
+                    "green_zmq's sweeper woke %s that missed its wakeup (a bug of green_zmq:"
+                    " please report it, with this line): socket FD %s, EVENTS %d, %s",
+                    _who(state, missed),
+                    state.fd,
+                    events,
+                    state.statistics(),
+                )
 
     def statistics(self) -> WaitStatistics:
         return WaitStatistics(
@@ -289,6 +299,19 @@ class HubWaiting:
 
 
 _hubs: weakref.WeakKeyDictionary[Any, HubWaiting] = weakref.WeakKeyDictionary()
+
+
+# Where a lost wakeup is reported: it is a bug, and the line says where it was.
+_log = logging.getLogger("green_zmq")
+
+
+def _who(state: SocketWaiting, turns: list[Turn]) -> str:
+    """The kinds of the waits ``turns`` were, in words (which queue of ``state`` they were in)."""
+    kinds = [
+        "a recv" if turn in state.receivers else "a send" if turn in state.senders else "a poll"
+        for turn in turns
+    ]
+    return ", ".join(kinds)
 
 
 def _overdue(turns: list[Turn], pass_number: int) -> list[Turn]:
