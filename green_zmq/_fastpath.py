@@ -583,7 +583,11 @@ def move_messages(
     of it in pure Python.
     """
     moved = frames_in = bytes_in = frames_out = bytes_out = 0
-    direct = COMPILED and capture is None and not swap_ids
+    # Without a capture or a swap, a frame goes as soon as it is read, as in
+    # libzmq's proxy: a first frame refused with an error (EHOSTUNREACH,
+    # EFSM) leaves the rest of its message in the source, as there.
+    streaming = capture is None and not swap_ids
+    direct = COMPILED and streaming
     while moved < limit:
         if direct:
             count, frames, size, in_hand = pump(src, dst, limit - moved)  # type: ignore[name-defined]  # noqa: F821
@@ -601,6 +605,24 @@ def move_messages(
             except _Again:
                 break
             msg, more, sent = [frame], frame.more, 0
+        refused = False
+        if streaming and not sent:
+            first = msg[0]
+            try:
+                _base_send(dst, first, NOBLOCK | SNDMORE if more else NOBLOCK, False)
+            except _Again:
+                # Held whole, below, until the destination has room.
+                refused = True
+            else:
+                sent = 1
+                msg = []
+                frames_in += 1
+                frames_out += 1
+                bytes_in += len(first)
+                bytes_out += len(first)
+                if not more:
+                    moved += 1
+                    continue
         # Frames (copy=False): no copy of the payload, and Frame.more is far
         # cheaper than getsockopt(RCVMORE), which builds an enum per call.
         while more:
@@ -618,7 +640,7 @@ def move_messages(
             capture.send_multipart(msg if prefix is None else [prefix, *msg])
         if sent:
             _deliver_rest(dst, msg, 0)
-        elif not deliver(dst, msg):
+        elif refused or not deliver(dst, msg):
             return moved, frames_in, bytes_in, frames_out, bytes_out, msg
         moved += 1
         frames_out += count
