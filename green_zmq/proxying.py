@@ -37,10 +37,11 @@ frame it takes the rest, so only the first frame of a send can be refused::
 While blocked, the direction waits for its destination's POLLOUT and not
 for its source's POLLIN (waiting for both would wake us for a message we
 may not move). A held message is the one libzmq would be stuck sending in
-its blocking send; unlike libzmq, the other direction and the control
-socket keep being served meanwhile, and a held message is still delivered
-before TERMINATE returns. While paused, the proxy waits on the control
-socket alone.
+its blocking send; as that send, it gives up after the destination's
+SNDTIMEO (if set), and the proxy raises :class:`zmq.Again`. Unlike
+libzmq, the other direction and the control socket keep being served
+meanwhile, and a held message is still delivered before TERMINATE
+returns. While paused, the proxy waits on the control socket alone.
 
 A socket may be both frontend and backend, as libzmq allows (a ROUTER or
 DEALER echoing, a REP answering each request with itself, also through
@@ -65,6 +66,7 @@ from ._ints import (
     POLLOUT as _POLLOUT,
     ROUTER as _ROUTER,
     SNDMORE as _SNDMORE,
+    SNDTIMEO as _SNDTIMEO,
     TYPE as _TYPE,
 )
 from ._waiting import backoff
@@ -121,6 +123,7 @@ class _Direction:
         "swap_ids",
         "same",
         "held",
+        "deadline",
         "blocked",
         "retry_at",
         "refusals",
@@ -156,6 +159,9 @@ class _Direction:
         # copies carry a prefix, keeps relaying whole messages, as pyzmq's.
         self.same = src is dst and prefix is None
         self.held: list[Any] | None = None
+        # When a held message gives up: the destination's SNDTIMEO after it
+        # was first refused, as libzmq's blocking send would (0: never).
+        self.deadline = 0.0
         self.blocked = False
         # A held message refused although its destination reported POLLOUT
         # (ROUTER_MANDATORY: POLLOUT means *some* peer has room) is retried
@@ -175,6 +181,11 @@ class _Direction:
 
     def step(self, readable: int, writable: int) -> int:
         """Move what can be moved after a poll; return how many messages moved."""
+        if self.deadline and monotonic() >= self.deadline:
+            # libzmq's proxy gives up the message with its send, and fails.
+            self.held = None
+            self.deadline = 0.0
+            raise zmq.Again()
         if self.blocked:
             if self.retry_at:
                 if monotonic() < self.retry_at:
@@ -199,6 +210,16 @@ class _Direction:
         self.dst_path.after_calls()
         return moved
 
+    def _hold(self, msg: list[Any]) -> None:
+        """Keep ``msg``, which the destination refused, until it has room."""
+        self.held = msg
+        self.blocked = True
+        timeout: int = _get(self.dst, _SNDTIMEO)  # type: ignore[assignment]
+        if timeout >= 0:
+            self.deadline = monotonic() + timeout / 1000
+        else:
+            self.deadline = 0.0
+
     def _refused(self) -> int:
         """The held message was refused again: retry after a pause that grows."""
         self.blocked = True
@@ -216,14 +237,14 @@ class _Direction:
                 return self._refused()
             self.refusals = 0
             self.held = None
+            self.deadline = 0.0
             self.frames_out += len(held)
             self.bytes_out += sum(map(len, held))
         moved, frames_in, bytes_in, frames_out, bytes_out, held = move_messages(
             self.src, self.dst, _BURST, self.capture, self.prefix, self.swap_ids
         )
         if held is not None:
-            self.held = held
-            self.blocked = True
+            self._hold(held)
         self.frames_in += frames_in
         self.bytes_in += bytes_in
         self.frames_out += frames_out
@@ -246,6 +267,7 @@ class _Direction:
                 return self._refused()
             self.refusals = 0
             self.held = None
+            self.deadline = 0.0
             moved = 1
         while moved < _BURST:
             try:
@@ -254,8 +276,7 @@ class _Direction:
                 break
             self._count_in(frame)
             if not self._echo_message(frame):
-                self.held = [frame]
-                self.blocked = True
+                self._hold([frame])
                 break
             moved += 1
         return moved
@@ -298,6 +319,7 @@ class _Direction:
         if held is None:
             return
         self.held = None
+        self.deadline = 0.0
         if self.same:
             frame = held[0]
             self.dst.send(frame, _SNDMORE if frame.more else 0, copy=False)
@@ -311,8 +333,10 @@ class _Direction:
 
 
 def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
-    """Milliseconds until a direction's paused retry is due (None: no retry pending)."""
-    due = [d.retry_at for d in (forward, reverse) if d is not None and d.retry_at]
+    """Milliseconds until a direction's paused retry or deadline is due (None: neither)."""
+    due = [
+        t for d in (forward, reverse) if d is not None for t in (d.retry_at, d.deadline) if t
+    ]
     if not due:
         return None
     return max(0, int((min(due) - monotonic()) * 1000) + 1)

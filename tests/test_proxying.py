@@ -573,6 +573,53 @@ def test_an_unroutable_message_raises_and_leaves_its_rest_as_plain_pyzmqs_proxy_
     assert green == unroutable_scenario(plain_zmq, in_a_thread)
 
 
+def send_timeout_scenario(module: Any, run: Callable[..., Any], kind: str) -> tuple[Any, int]:
+    """A backend with SNDTIMEO 100 ms whose peer never reads: the proxy's send times out.
+
+    ``kind``: a PUSH backend (its room runs out), or a ROUTER_MANDATORY one
+    whose addressed peer is full while another has room. What the proxy
+    raised, and how many messages the peer had been given.
+    """
+    context = module.Context()
+    frontend = context.socket(module.PULL)
+    frontend.bind("inproc://front")
+    producer = context.socket(module.PUSH)
+    producer.connect("inproc://front")
+    backend = context.socket(module.PUSH if kind == "PUSH" else module.ROUTER)
+    if kind == "ROUTER_MANDATORY":
+        backend.router_mandatory = 1
+    backend.sndhwm = 1
+    backend.sndtimeo = 100
+    backend.bind("inproc://back")
+    peer = context.socket(module.PULL if kind == "PUSH" else module.DEALER)
+    peer.routing_id = b"slow"
+    peer.rcvhwm = 1
+    peer.connect("inproc://back")
+    if kind == "ROUTER_MANDATORY":
+        # Room for somebody else: the backend keeps POLLOUT.
+        other = context.socket(module.DEALER)
+        other.connect("inproc://back")
+        for i in range(10):
+            producer.send_multipart([b"slow", b"%d" % i])
+    else:
+        for i in range(10):
+            producer.send(b"%d" % i)
+    ended = run(module.proxy, [frontend, backend], [])()
+    given = 0
+    while peer.poll(100):
+        peer.recv_multipart()
+        given += 1
+    context.destroy(linger=0)
+    return ended, given
+
+
+@pytest.mark.parametrize("kind", ["PUSH", "ROUTER_MANDATORY"])
+def test_a_held_message_gives_up_after_sndtimeo_as_plain_pyzmqs_proxy_does(kind):
+    green = send_timeout_scenario(zmq, in_a_greenlet, kind)
+    assert green[0] == ("raised", "Again", zmq.EAGAIN)
+    assert green == send_timeout_scenario(plain_zmq, in_a_thread, kind)
+
+
 # -- control ---------------------------------------------------------------------
 
 
