@@ -157,7 +157,7 @@ class _Direction:
         self.swap_ids = swap_ids
         # A socket proxied to itself (see _echo). monitored_queue, whose
         # copies carry a prefix, keeps relaying whole messages, as pyzmq's.
-        self.same = src is dst and prefix is None
+        self.same = _one_socket(src, dst) and prefix is None
         self.held: list[Any] | None = None
         # When a held message gives up: the destination's SNDTIMEO after it
         # was first refused, as libzmq's blocking send would (0: never).
@@ -332,6 +332,11 @@ class _Direction:
         self.bytes_out += sum(map(len, held))
 
 
+def _one_socket(a: zmq.Socket, b: zmq.Socket) -> bool:
+    """Are ``a`` and ``b`` one libzmq socket (the same object, or one a shadow of the other)?"""
+    return a is b or a.underlying == b.underlying
+
+
 def _until_retry(forward: _Direction, reverse: _Direction | None) -> int | None:
     """Milliseconds until a direction's paused retry or deadline is due (None: neither)."""
     due = [
@@ -370,7 +375,7 @@ def _run(
     in_prefix, out_prefix = prefixes if prefixes is not None else (None, None)
     forward = _Direction(frontend, backend, capture, in_prefix, swap_ids)
     # A proxy from a socket to itself has one direction, as in libzmq.
-    same = frontend is backend
+    same = _one_socket(frontend, backend)
     reverse = None if same else _Direction(backend, frontend, capture, out_prefix, swap_ids)
     poller = Poller()
     masks: dict[zmq.Socket, int] = {}

@@ -310,11 +310,14 @@ def in_a_greenlet(function: Callable[..., Any], args: list[Any], owned: list[Any
     return lambda: greenlet.get(timeout=10)
 
 
-def echo_scenario(module: Any, run: Callable[..., Any], kind: int, function: str) -> dict:
+def echo_scenario(
+    module: Any, run: Callable[..., Any], kind: int, function: str, shadow: bool = False
+) -> dict:
     """Requests through ``function`` with one socket of ``kind`` as frontend and backend.
 
     What the client got back, what the capture socket got, STATISTICS, and
     how the proxy ended (TERMINATE, or the context's termination).
+    ``shadow``: the backend is a shadow of the frontend, one libzmq socket.
     """
     context = module.Context()
     echo = context.socket(kind)
@@ -323,7 +326,7 @@ def echo_scenario(module: Any, run: Callable[..., Any], kind: int, function: str
     client.routing_id = b"client"
     client.connect("inproc://echo")
     capture = capture_in = control = steer = None
-    args = [echo, echo]
+    args = [echo, module.Socket.shadow(echo.underlying) if shadow else echo]
     if function == "device":
         args.insert(0, module.QUEUE)
     if function in ("proxy", "proxy_steerable"):
@@ -360,6 +363,14 @@ def echo_scenario(module: Any, run: Callable[..., Any], kind: int, function: str
     context.term()
     result["ended"] = finished()
     return result
+
+
+@pytest.mark.parametrize("kind", ["REP", "ROUTER", "DEALER"])
+def test_a_socket_proxied_to_its_shadow_echoes_as_with_libzmq(kind):
+    # Two Python objects, one libzmq socket: libzmq's proxy sees one socket.
+    plain = echo_scenario(plain_zmq, in_a_thread, getattr(plain_zmq, kind), "proxy_steerable", True)
+    green = echo_scenario(zmq, in_a_greenlet, getattr(zmq, kind), "proxy_steerable", True)
+    assert green == plain
 
 
 @pytest.mark.timeout(30)
