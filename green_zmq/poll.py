@@ -157,8 +157,11 @@ class Poller(zmq.Poller, metaclass=StandIn):
 
     def __del__(self) -> None:
         # No libzmq call here (a finalizer may run in the hub): only the
-        # registrations are dropped.
-        self._waiting.release()
+        # registrations are dropped. A poller whose __init__ never ran (or
+        # was interrupted, by an exception from a signal handler) has none.
+        waiting = self.__dict__.get("_waiting")
+        if waiting is not None:
+            waiting.release()
 
 
 def select(

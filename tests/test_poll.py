@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -716,3 +717,13 @@ print("alive")
 def test_a_socket_closed_behind_our_back_during_the_spin_backoff_is_not_watched_again():
     result = run_python(CLOSED_DURING_THE_SPIN_BACKOFF)
     assert result.stdout.splitlines() == ["woken: True", "alive"]
+
+
+def test_a_poller_whose_init_never_ran_is_finalized_quietly_as_pyzmqs():
+    # An exception (from a signal handler, say) can interrupt __init__ before
+    # the waiting state exists; the finalizer must not raise then. pytest's
+    # configuration makes an exception raised in a finalizer fail the test.
+    for module in (plain_zmq, zmq):
+        poller = module.Poller.__new__(module.Poller)
+        del poller
+        gc.collect()
