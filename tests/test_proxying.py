@@ -501,6 +501,16 @@ def test_statistics_match_plain_pyzmq():
     assert green == plain
 
 
+def frontend_and_producer(module: Any) -> tuple[Any, Any, Any]:
+    """A new context, a PULL frontend for a proxy, and a PUSH connected to it."""
+    context = module.Context()
+    frontend = context.socket(module.PULL)
+    frontend.bind("inproc://front")
+    producer = context.socket(module.PUSH)
+    producer.connect("inproc://front")
+    return context, frontend, producer
+
+
 def full_backend_scenario(module: Any, run: Callable[..., Any]) -> tuple[list[Any], list[int]]:
     """Multipart messages of 1 to 4 frames through a proxy whose backend fills up.
 
@@ -508,11 +518,7 @@ def full_backend_scenario(module: Any, run: Callable[..., Any]) -> tuple[list[An
     so a burst ends on a message whose first frame is refused (held, and
     sent once the consumer reads). What the consumer got, and STATISTICS.
     """
-    context = module.Context()
-    frontend = context.socket(module.PULL)
-    frontend.bind("inproc://front")
-    producer = context.socket(module.PUSH)
-    producer.connect("inproc://front")
+    context, frontend, producer = frontend_and_producer(module)
     backend = context.socket(module.PUSH)
     backend.sndhwm = 2
     backend.bind("inproc://back")
@@ -553,11 +559,7 @@ def unroutable_scenario(module: Any, run: Callable[..., Any]) -> tuple[Any, list
     What the proxy raised, and what it left in the frontend: libzmq sends
     each frame as it reads it, so the rest of the refused message stays.
     """
-    context = module.Context()
-    frontend = context.socket(module.PULL)
-    frontend.bind("inproc://front")
-    producer = context.socket(module.PUSH)
-    producer.connect("inproc://front")
+    context, frontend, producer = frontend_and_producer(module)
     backend = context.socket(module.ROUTER)
     backend.router_mandatory = 1
     backend.bind("inproc://back")
@@ -591,11 +593,7 @@ def send_timeout_scenario(module: Any, run: Callable[..., Any], kind: str) -> tu
     whose addressed peer is full while another has room. What the proxy
     raised, and how many messages the peer had been given.
     """
-    context = module.Context()
-    frontend = context.socket(module.PULL)
-    frontend.bind("inproc://front")
-    producer = context.socket(module.PUSH)
-    producer.connect("inproc://front")
+    context, frontend, producer = frontend_and_producer(module)
     backend = context.socket(module.PUSH if kind == "PUSH" else module.ROUTER)
     if kind == "ROUTER_MANDATORY":
         backend.router_mandatory = 1
